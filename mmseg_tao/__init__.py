@@ -1,0 +1,15 @@
+"""mmseg-tao: NVIDIA TAO's SegFormer workflow on stock OpenMMLab.
+
+Importing the package applies the compat fixes for current PyTorch
+(:mod:`mmseg_tao.compat`) and registers every module of the package in the
+mmseg / mmengine registries, so ``custom_imports = dict(imports=['mmseg_tao'])``
+is all a config needs.
+"""
+from . import compat
+from .version import __version__
+
+compat.apply()
+
+from . import datasets, engine, models  # noqa: E402,F401  (registration)
+
+__all__ = ['__version__', 'compat']

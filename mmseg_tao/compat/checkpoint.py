@@ -1,0 +1,125 @@
+"""Load checkpoints under torch >= 2.6 without turning ``weights_only`` off.
+
+mmengine 0.10.7 calls ``torch.load(filename, map_location)``; since torch 2.6 that means
+``weights_only=True``, and the checkpoints mmengine itself writes (message hub with
+``HistoryBuffer``, numpy scalars and arrays in the runtime info) no longer load. Instead of
+disabling the safety, the local-file loader of :class:`mmengine.runner.CheckpointLoader` is
+replaced by one that keeps ``weights_only=True`` and allows a small list of globals that
+are plain data. Anything else is refused with an error that names the file, the global
+and how to trust that one file.
+"""
+import os
+import os.path as osp
+import pickle
+from typing import Callable, Iterable, List, Optional, Set, Tuple, Union
+
+import numpy as np
+import torch
+
+TRUST_ENV = 'MMSEG_TAO_TRUSTED_CHECKPOINTS'
+
+_trusted: Set[str] = set()
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint needs globals outside the allowlist and was not trusted."""
+
+
+def _numpy_globals() -> List[Callable]:
+    """numpy objects that pickles of arrays, dtypes and scalars reference."""
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    dtype_classes = [type(np.dtype(t)) for t in np.sctypeDict.values()]
+    return [_reconstruct, scalar, np.ndarray, np.dtype, *dict.fromkeys(dtype_classes)]
+
+
+def _history_buffer_getattr(obj: object, name: str) -> Callable:
+    """Stands in for ``builtins.getattr`` while unpickling.
+
+    A HistoryBuffer pickles its statistics table as ``getattr(HistoryBuffer, 'min')``
+    etc. A general ``getattr`` would let a pickle reach any attribute (and from there,
+    code), so only lookups of registered HistoryBuffer statistics are answered.
+    """
+    from mmengine.logging import HistoryBuffer
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'getattr({getattr(obj, "__qualname__", type(obj).__name__)}, {name!r}) is not '
+        'allowed: only HistoryBuffer statistics may be looked up')
+
+
+def safe_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
+    """The allowlist: data-only classes found in mmengine / mmseg checkpoints."""
+    from mmengine.logging import HistoryBuffer
+    return [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'),
+            *_numpy_globals()]
+
+
+def trust_checkpoint(path: str) -> None:
+    """Allow full unpickling (``weights_only=False``) for this one file.
+
+    Only for files whose origin you trust: unpickling can run arbitrary code.
+    The environment variable ``MMSEG_TAO_TRUSTED_CHECKPOINTS`` (paths separated by
+    ``os.pathsep``) does the same from the command line.
+    """
+    _trusted.add(osp.realpath(osp.expanduser(path)))
+
+
+def _is_trusted(path: str) -> bool:
+    from_env = [p for p in os.environ.get(TRUST_ENV, '').split(os.pathsep) if p]
+    real = osp.realpath(path)
+    return real in _trusted or any(
+        real == osp.realpath(osp.expanduser(p)) for p in from_env)
+
+
+def _unsafe_globals(path: str, allowed: Iterable) -> List[str]:
+    names = {g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
+             for g in allowed}
+    try:
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # noqa: BLE001 - only used to improve the message
+        return []
+    return [g for g in found if g not in names]
+
+
+def load_checkpoint_file(filename: str,
+                         map_location: Optional[object] = None) -> object:
+    """``torch.load`` a local checkpoint with ``weights_only=True`` and the allowlist.
+
+    Args:
+        filename (str): Path of the checkpoint file.
+        map_location: Passed to :func:`torch.load`.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        UnsafeCheckpointError: The file needs a global outside the allowlist and was not
+            trusted with :func:`trust_checkpoint`.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    if _is_trusted(filename):
+        return torch.load(filename, map_location=map_location, weights_only=False)
+    allowed = safe_globals()
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        unsafe = _unsafe_globals(filename, allowed)
+        what = (', '.join(unsafe) if unsafe else str(err).splitlines()[0])
+        raise UnsafeCheckpointError(
+            f'Refusing to load checkpoint {filename!r}: it needs {what}, which is not '
+            'on the list of data-only globals mmseg_tao allows with torch.load('
+            'weights_only=True). Loading it would let the file run code. If you trust '
+            f'this file, allow it alone: set {TRUST_ENV}={filename} or call '
+            f'mmseg_tao.compat.trust_checkpoint({filename!r}).') from None
+
+
+def install() -> None:
+    """Route mmengine's local-file checkpoint loading through
+    :func:`load_checkpoint_file`."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_checkpoint_file, force=True)

@@ -1,0 +1,42 @@
+"""Several training processes on a machine without a GPU (gloo).
+
+mmengine 0.10.7 calls ``torch.cuda.set_device`` unconditionally when it initialises a
+``pytorch`` launcher, asks for NCCL by default, and wraps CPU models in DDP with
+``device_ids``, which DDP rejects for CPU modules. These patches change behaviour only
+when no accelerator is present.
+"""
+import functools
+
+import torch
+
+
+def install() -> None:
+    import mmengine.dist.utils as dist_utils
+    from mmengine.device import get_device
+    from mmengine.model.wrappers import MMDistributedDataParallel
+
+    init_pytorch = dist_utils._init_dist_pytorch
+    if getattr(init_pytorch, '_mmseg_tao_cpu', False):
+        return
+
+    @functools.wraps(init_pytorch)
+    def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if get_device() != 'cpu' or init_backend != 'torch':
+            return init_pytorch(backend, init_backend=init_backend, **kwargs)
+        torch.distributed.init_process_group(
+            backend='gloo' if backend == 'nccl' else backend, **kwargs)
+
+    _init_dist_pytorch._mmseg_tao_cpu = True
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+
+    ddp_init = MMDistributedDataParallel.__init__
+
+    @functools.wraps(ddp_init)
+    def __init__(self, module, *args, **kwargs):
+        param = next(module.parameters(), None)
+        if param is not None and param.device.type == 'cpu':
+            kwargs['device_ids'] = None
+            kwargs.pop('output_device', None)
+        ddp_init(self, module, *args, **kwargs)
+
+    MMDistributedDataParallel.__init__ = __init__

@@ -1,0 +1,3 @@
+from .tao_segformer_head import TAOSegFormerHead
+
+__all__ = ['TAOSegFormerHead']

@@ -1,0 +1,3 @@
+from .tao_encoder_decoder import TAOEncoderDecoder
+
+__all__ = ['TAOEncoderDecoder']

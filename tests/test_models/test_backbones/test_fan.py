@@ -1,0 +1,157 @@
+"""FAN hybrid backbones: sizes, outputs, gradients and the TAO checkpoint layout."""
+import pytest
+import torch
+from mmengine.runner.checkpoint import load_checkpoint, save_checkpoint
+from mmseg.registry import MODELS
+
+import mmseg_tao  # noqa: F401
+from mmseg_tao.models.backbones.fan import FAN_ARCHS
+from mmseg_tao.models.utils import load_pretrained
+
+# Backbone parameters, summed over the key shapes of TAO's segformer fan.py (ConvNeXt
+# stem, hybrid projection, Fourier position projection, FAN blocks, class-attention
+# blocks, cls token; no ImageNet norm / head). NVlabs' FAN README lists the ImageNet
+# models (with norm and 1000-class head): 7.4M, 26.3M, 50.4M, 76.8M.
+BACKBONE_PARAMS = {
+    'fan_tiny_8_p4_hybrid': 7_273_856,
+    'fan_small_12_p4_hybrid': 25_732_176,
+    'fan_base_16_p4_hybrid': 50_025_152,
+    'fan_large_16_p4_hybrid': 76_373_180,
+}
+# (E, decode-head in_channels) from TAO's channel map.
+TAO_CHANNELS = {
+    'fan_tiny_8_p4_hybrid': [128, 256, 192, 192],
+    'fan_small_12_p4_hybrid': [128, 256, 384, 384],
+    'fan_base_16_p4_hybrid': [128, 256, 448, 448],
+    'fan_large_16_p4_hybrid': [128, 256, 480, 480],
+}
+
+
+@pytest.mark.parametrize('name', sorted(BACKBONE_PARAMS))
+def test_parameter_count_and_channels(name):
+    model = MODELS.build(dict(type=name))
+    assert sum(p.numel() for p in model.parameters()) == BACKBONE_PARAMS[name]
+    assert model.out_channels == TAO_CHANNELS[name]
+    imagenet_extra = 2 * model.embed_dim + 1000 * model.embed_dim + 1000  # norm + head
+    readme = {'fan_tiny_8_p4_hybrid': 7.4, 'fan_small_12_p4_hybrid': 26.3,
+              'fan_base_16_p4_hybrid': 50.4, 'fan_large_16_p4_hybrid': 76.8}[name]
+    assert abs((BACKBONE_PARAMS[name] + imagenet_extra) / 1e6 - readme) < 0.2
+
+
+@pytest.mark.parametrize('size', [(64, 64), (96, 160)])
+def test_output_strides(size):
+    model = MODELS.build(dict(type='fan_tiny_8_p4_hybrid')).eval()
+    with torch.no_grad():
+        feats = model(torch.randn(2, 3, *size))
+    h, w = size
+    assert [tuple(f.shape) for f in feats] == [
+        (2, 128, h // 4, w // 4), (2, 256, h // 8, w // 8),
+        (2, 192, h // 16, w // 16), (2, 192, h // 16, w // 16)]
+
+
+# Parameters that only feed the class token, which segmentation discards: they are in
+# the graph (as in TAO) but their gradient is exactly zero.
+CLS_ONLY = ('cls_token', '.attn.q.', '.attn.k.', '.attn.v.', '.attn.proj.', '.mlp.fc',
+            '.gamma2')
+
+
+def test_every_parameter_gets_a_gradient():
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='fan_tiny_8_p4_hybrid'))
+    model.init_weights()
+    model.train()
+    feats = model(torch.randn(2, 3, 64, 64))
+    sum((f * torch.randn_like(f)).sum() for f in feats).backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None]
+    assert no_grad == []
+    zero = {n for n, p in model.named_parameters() if not p.grad.abs().sum()}
+    expected_zero = {n for n, _ in model.named_parameters()
+                     if n == 'cls_token' or (n.startswith('cls_attn_blocks.')
+                                             and any(s in n for s in CLS_ONLY))}
+    assert zero == expected_zero
+    # cls token; per class-attention block q, k, v, proj, fc1, fc2 (weight, bias), gamma2
+    assert len(expected_zero) == 1 + 2 * (8 + 4 + 1)
+
+
+def tao_fan_keys(depth, stem_depths):
+    """Backbone keys of a TAO FAN checkpoint, written from TAO's module tree."""
+    keys = ['cls_token', 'patch_embed.backbone.stem.0.weight',
+            'patch_embed.backbone.stem.0.bias', 'patch_embed.backbone.stem.1.weight',
+            'patch_embed.backbone.stem.1.bias', 'patch_embed.proj.weight',
+            'patch_embed.proj.bias', 'pos_embed.token_projection.weight',
+            'pos_embed.token_projection.bias',
+            'patch_embed.backbone.stages.1.downsample.0.weight',
+            'patch_embed.backbone.stages.1.downsample.0.bias',
+            'patch_embed.backbone.stages.1.downsample.1.weight',
+            'patch_embed.backbone.stages.1.downsample.1.bias']
+    for s, d in enumerate(stem_depths):
+        for j in range(d):
+            p = f'patch_embed.backbone.stages.{s}.blocks.{j}.'
+            keys += [p + 'gamma'] + [p + f'{m}.{t}' for m in
+                                     ('conv_dw', 'norm', 'mlp.fc1', 'mlp.fc2')
+                                     for t in ('weight', 'bias')]
+    for i in range(depth):
+        p = f'blocks.{i}.'
+        keys += [p + 'gamma1', p + 'gamma2', p + 'mlp.temperature', p + 'mlp.mlp_v.gamma',
+                 p + 'mlp.mlp_v.dwconv.bn.running_mean', p + 'mlp.mlp_v.dwconv.bn.running_var',
+                 p + 'mlp.mlp_v.dwconv.bn.num_batches_tracked']
+        keys += [p + f'{m}.{t}' for m in (
+            'norm1', 'attn.q', 'attn.kv', 'attn.proj', 'norm2', 'mlp.mlp_v.fc1',
+            'mlp.mlp_v.dwconv.conv1', 'mlp.mlp_v.dwconv.bn', 'mlp.mlp_v.dwconv.conv2',
+            'mlp.mlp_v.fc2', 'mlp.norm_v', 'mlp.q') for t in ('weight', 'bias')]
+    for i in range(2):
+        p = f'cls_attn_blocks.{i}.'
+        keys += [p + 'gamma1', p + 'gamma2']
+        keys += [p + f'{m}.{t}' for m in ('norm1', 'attn.q', 'attn.k', 'attn.v', 'attn.proj',
+                                          'norm2', 'mlp.fc1', 'mlp.fc2')
+                 for t in ('weight', 'bias')]
+    return keys
+
+
+@pytest.mark.parametrize('name', sorted(FAN_ARCHS))
+def test_key_layout_is_tao(name):
+    arch = FAN_ARCHS[name]
+    model = MODELS.build(dict(type=name))
+    assert sorted(model.state_dict()) == sorted(tao_fan_keys(arch['depth'],
+                                                             arch['stem_depths']))
+
+
+def test_tao_checkpoint_round_trip(tmp_path):
+    """A TAO 5.x FAN + head checkpoint (built from the reference key names) loads into
+    backbone and head, and what we save loads back identically."""
+    name = 'fan_tiny_8_p4_hybrid'
+    cfg = dict(type='TAOEncoderDecoder', backbone=dict(type=name),
+               decode_head=dict(type='TAOSegFormerHead', embed_dim=256, num_classes=3))
+    ref = MODELS.build(cfg)
+    g = torch.Generator().manual_seed(1)
+    tao_sd = {}
+    for k, v in ref.state_dict().items():
+        tao_sd[k] = (torch.randn(v.shape, generator=g).abs() + 0.5 if 'running_var' in k else
+                     torch.randn(v.shape, generator=g) if v.is_floating_point() else v)
+    tao_sd['decode_head.conv_seg.weight'] = torch.randn(3, 256, 1, 1)  # TAO's unused head
+    tao_sd['decode_head.conv_seg.bias'] = torch.randn(3)
+    path = str(tmp_path / 'tao_fan.pth')
+    save_checkpoint(dict(state_dict=tao_sd, meta=dict(iter=100)), path)
+
+    # Whole model (evaluate / inference / fine-tuning): every key but conv_seg used.
+    model = MODELS.build(cfg).eval()
+    load_checkpoint(model, path, map_location='cpu')
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, tao_sd[k]), k
+
+    # Backbone only (pretrained_model_path): the decode head and conv_seg are reported.
+    backbone = MODELS.build(dict(type=name))
+    report = load_pretrained(backbone, path)
+    assert report.layout == 'tao' and report.missing == [] and report.unexpected == []
+    assert 'decode_head.conv_seg.weight' in report.ignored
+    assert report.loaded == len(backbone.state_dict())
+
+    # Round trip: what we save is the TAO layout again.
+    out = str(tmp_path / 'ours.pth')
+    save_checkpoint(dict(state_dict=model.state_dict()), out)
+    again = MODELS.build(cfg).eval()
+    load_checkpoint(again, out, map_location='cpu', strict=True)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(again.decode_head(again.backbone(x)),
+                                   model.decode_head(model.backbone(x)))

@@ -1,0 +1,91 @@
+"""MiT-B0..B5: sizes, outputs, kwargs, and equivalence with other implementations."""
+import pytest
+import torch
+from mmseg.registry import MODELS
+
+import mmseg_tao  # noqa: F401
+from mmseg_tao.models.utils import convert_state_dict
+
+# Encoder parameters (no classifier head). SegFormer paper, Table 1(a), gives
+# 3.4 / 13.1 / 24.2 / 44.0 / 60.8 / 81.4 M; the exact numbers are the sums over the
+# NVlabs mix_transformer.py parameter shapes (patch embeds, blocks, stage norms).
+ENCODER_PARAMS = {
+    'mit_b0': 3_319_392,
+    'mit_b1': 13_151_424,
+    'mit_b2': 24_196_288,
+    'mit_b3': 44_072_128,
+    'mit_b4': 60_842_688,
+    'mit_b5': 81_443_008,
+}
+
+
+@pytest.mark.parametrize('name', sorted(ENCODER_PARAMS))
+def test_parameter_count(name):
+    model = MODELS.build(dict(type=name))
+    assert sum(p.numel() for p in model.parameters()) == ENCODER_PARAMS[name]
+    paper = {'mit_b0': 3.4, 'mit_b1': 13.1, 'mit_b2': 24.2, 'mit_b3': 44.0,
+             'mit_b4': 60.8, 'mit_b5': 81.4}[name]
+    # The paper rounds (B0: 3.32M printed as 3.4M).
+    assert abs(ENCODER_PARAMS[name] / 1e6 - paper) < 0.1
+
+
+@pytest.mark.parametrize('size', [(64, 64), (70, 101)])
+def test_outputs_strides_and_channels(size):
+    model = MODELS.build(dict(type='mit_b0')).eval()
+    feats = model(torch.randn(2, 3, *size))
+    assert model.out_channels == [32, 64, 160, 256]
+    # Overlapping patch embeds (kernel k, padding k // 2, stride s): floor((x - 1) / s) + 1.
+    expected, (h, w) = [], size
+    for stride in (4, 2, 2, 2):
+        h, w = (h - 1) // stride + 1, (w - 1) // stride + 1
+        expected.append((h, w))
+    assert [tuple(f.shape) for f in feats] == [
+        (2, c, *hw) for c, hw in zip(model.out_channels, expected)]
+
+
+def test_backbone_kwargs():
+    model = MODELS.build(dict(type='mit_b1', out_indices=(1, 3), drop_path_rate=0.3,
+                              frozen_stages=0))
+    assert model.out_channels == [128, 512]
+    feats = model(torch.randn(1, 3, 64, 64))
+    assert [f.shape[1] for f in feats] == [128, 512]
+    # Stochastic depth grows linearly to the rate over all blocks.
+    assert model.block4[-1].drop_path.drop_prob == pytest.approx(0.3)
+    assert isinstance(model.block1[0].drop_path, torch.nn.Identity)
+    # Frozen stage 1 stays frozen and in eval mode after .train().
+    model.train()
+    assert not any(p.requires_grad for p in model.patch_embed1.parameters())
+    assert all(p.requires_grad for p in model.patch_embed2.parameters())
+    with pytest.raises(TypeError, match='fixes embed_dims'):
+        MODELS.build(dict(type='mit_b0', embed_dims=(8, 16, 32, 64)))
+    with pytest.raises(ValueError, match='out_indices'):
+        MODELS.build(dict(type='mit_b0', out_indices=(4, )))
+
+
+def _perturb(module: torch.nn.Module, seed: int = 0) -> None:
+    """Make every tensor distinct, so a wrong key mapping cannot go unnoticed."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            if t.dtype.is_floating_point:
+                noise = torch.randn(t.shape, generator=g) * 0.05
+                t.copy_(t.abs() + 0.5 + noise if name.endswith('running_var') else t + noise)
+
+
+def test_mmseg_layout_matches_mmseg_mit():
+    """mmseg's MixVisionTransformer weights, converted, give mmseg's outputs."""
+    mm = MODELS.build(dict(type='MixVisionTransformer', embed_dims=32, num_heads=[1, 2, 5, 8],
+                           num_layers=[2, 2, 2, 2], drop_path_rate=0.)).eval()
+    _perturb(mm)
+    result = convert_state_dict(mm.state_dict())
+    assert result.layout == 'mmseg-mit' and not result.unmatched
+    ours = MODELS.build(dict(type='mit_b0', drop_path_rate=0.)).eval()
+    ours.load_state_dict(result.state_dict, strict=True)
+    # mmseg uses eps 1e-6 in every LayerNorm, NVlabs 1e-5 in patch-embed and sr norms.
+    for m in ours.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            m.eps = 1e-6
+    x = torch.randn(2, 3, 96, 72)
+    with torch.no_grad():
+        for a, b in zip(ours(x), mm(x)):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
