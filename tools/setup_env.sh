@@ -17,7 +17,8 @@
 #                         torchvision; default: "torch==2.14.1 torchvision==0.29.1")
 #   TORCH_INDEX_URL       index to take torch from, e.g. https://download.pytorch.org/whl/cu126
 #   USE_SYSTEM_TORCH=1    reuse the torch of $PYTHON (venv with --system-site-packages)
-#   MMCV_WITH_CUDA=0|1    build mmcv's CUDA ops (default: 1 when torch has CUDA and nvcc exists)
+#   MMCV_WITH_CUDA=0|1    build mmcv's CUDA ops (default: 1 when torch sees a GPU and nvcc
+#                         exists; without a GPU also set TORCH_CUDA_ARCH_LIST, e.g. "8.0;9.0")
 #   MMSEG_TAO_CACHE_DIR   where built mmcv wheels are cached (default: ~/.cache/mmseg-tao)
 #   MAX_JOBS              parallel compile jobs for mmcv (default: number of cores)
 set -Eeuo pipefail
@@ -49,14 +50,21 @@ PIP=("$PY" -m pip --disable-pip-version-check)
 export PATH="$VENV/bin:$PATH"
 
 STEP="start"
+exec 3>&2  # the terminal's stderr, for messages written while a step's output is logged
 T_ALL=$(date +%s)
 SUMMARY=()
 on_error() {
   local rc=$?
-  echo >&2
-  echo "setup_env.sh: FAILED at step '$STEP' (exit $rc)." >&2
-  [ -n "${STEP_LOG:-}" ] && [ -s "$STEP_LOG" ] && { echo "--- last lines of $STEP_LOG ---" >&2; tail -n 40 "$STEP_LOG" >&2; }
-  echo "The environment at $VENV is NOT ready; fix the cause and re-run this command." >&2
+  trap - ERR
+  {
+    echo
+    echo "setup_env.sh: FAILED at step '$STEP' (exit $rc)."
+    if [ -n "${STEP_LOG:-}" ] && [ -s "$STEP_LOG" ]; then
+      echo "--- last lines of $STEP_LOG (full log kept there) ---"
+      grep -v 'is ignored: it is neither' "$STEP_LOG" | tail -n 40
+    fi
+    echo "The environment at $VENV is NOT ready; fix the cause and re-run this command."
+  } >&3
   exit "$rc"
 }
 trap on_error ERR
@@ -114,9 +122,11 @@ step_torch() {
     what="installed"
   fi
   torch_versions
+  # Without the local label (+cu130): pip matches "==2.14.1" to the installed build, and
+  # a machine-wide "torch<=2.14.1" constraint still applies.
   "$PY" -c 'import torch, torchvision
 for m in (torch, torchvision):
-    print(f"{m.__name__}=={m.__version__}")' >"$PINS"
+    print(f"{m.__name__}=={m.__version__.split(chr(43))[0]}")' >"$PINS"
   note "$what $(torch_versions)"
 }
 
@@ -142,7 +152,9 @@ step_mmcv() {
   fi
   local tag with_cuda std
   tag=$("$PY" -c 'import sys, torch; print(f"torch{torch.__version__}-cp{sys.version_info[0]}{sys.version_info[1]}")')
-  with_cuda=${MMCV_WITH_CUDA:-$("$PY" -c 'import shutil, torch; print(int(bool(torch.version.cuda) and shutil.which("nvcc") is not None))')}
+  # CUDA ops only where they can be used and built: a GPU and nvcc (a CUDA build of torch
+  # on a machine without a GPU gets the CPU ops, as CI does).
+  with_cuda=${MMCV_WITH_CUDA:-$("$PY" -c 'import shutil, torch; print(int(torch.cuda.is_available() and shutil.which("nvcc") is not None))')}
   local wheel_dir=$CACHE_DIR/mmcv-$MMCV_VERSION/$tag-cuda$with_cuda
   local cached
   cached=$(ls "$wheel_dir"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 || true)

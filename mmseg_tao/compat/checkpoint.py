@@ -43,7 +43,11 @@ def _history_buffer_getattr(obj: object, name: str) -> Callable:
     code), so only lookups of registered HistoryBuffer statistics are answered.
     """
     from mmengine.logging import HistoryBuffer
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+
+    # The built-in statistics are registered on the first HistoryBuffer() only, which a
+    # fresh process loading a checkpoint may not have made yet.
+    statistics = {'min', 'max', 'mean', 'current', *HistoryBuffer._statistics_methods}
+    if obj is HistoryBuffer and name in statistics:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'getattr({getattr(obj, "__qualname__", type(obj).__name__)}, {name!r}) is not '
@@ -108,12 +112,17 @@ def load_checkpoint_file(filename: str,
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         unsafe = _unsafe_globals(filename, allowed)
-        what = (', '.join(unsafe) if unsafe else str(err).splitlines()[0])
+        if unsafe:
+            what = (f'it needs {", ".join(unsafe)}, which is not on the list of data-only '
+                    'globals mmseg_tao allows')
+        else:
+            lines = [line for line in str(err).splitlines() if line.strip()]
+            detail = lines[-2] if len(lines) > 1 else lines[0]
+            what = f'unpickling with weights_only=True failed ({detail})'
         raise UnsafeCheckpointError(
-            f'Refusing to load checkpoint {filename!r}: it needs {what}, which is not '
-            'on the list of data-only globals mmseg_tao allows with torch.load('
-            'weights_only=True). Loading it would let the file run code. If you trust '
-            f'this file, allow it alone: set {TRUST_ENV}={filename} or call '
+            f'Refusing to load checkpoint {filename!r}: {what}. Loading it fully would '
+            'let the file run code. If you trust this file, allow it alone: set '
+            f'{TRUST_ENV}={filename} or call '
             f'mmseg_tao.compat.trust_checkpoint({filename!r}).') from None
 
 

@@ -1,7 +1,8 @@
 """Checkpoints under torch >= 2.6 with weights_only kept on."""
-import os
 import os.path as osp
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -80,6 +81,16 @@ def test_resume_continues_from_saved_iteration(runner_ckpt, tmp_path):
     assert not osp.exists(osp.join(tmp_path, 'iter_3.pth'))
     for k, v in final_state.items():
         torch.testing.assert_close(runner.model.state_dict()[k], v)
+
+
+def test_runner_checkpoint_loads_in_a_fresh_process(runner_ckpt):
+    """No HistoryBuffer exists yet there (its statistics are registered lazily)."""
+    path = osp.join(runner_ckpt[0], 'iter_3.pth')
+    code = ('import mmseg_tao; from mmengine.runner.checkpoint import _load_checkpoint; '
+            f'print(_load_checkpoint({path!r})["meta"]["iter"])')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == '3'
 
 
 def test_plain_weight_file_loads(tmp_path):

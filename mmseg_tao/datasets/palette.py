@@ -1,0 +1,147 @@
+"""TAO palettes: mask values and colours to training ids, with class merges.
+
+A TAO palette is a list of entries ``{seg_class, label_id, mapping_class, rgb}``:
+``label_id`` is the value of the class in id masks, ``rgb`` its colour in colour masks and
+overlays, and ``mapping_class`` the class it is trained as (itself, or another entry's
+``seg_class`` to merge into). Training ids are the distinct mapping targets, ordered by the
+``label_id`` of the entry that defines each target and numbered 0..K-1. Class names and
+colours of the trained classes come from those defining entries.
+
+Masks are remapped in one table lookup (never in place value by value), so any
+permutation, a swap of 0 and 1 included, maps correctly.
+"""
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Sequence, Tuple
+
+import numpy as np
+
+IGNORE_INDEX = 255
+
+
+class PaletteError(ValueError):
+    """One or more problems in a palette; the message lists all of them."""
+
+    def __init__(self, problems: List[str]):
+        self.problems = problems
+        super().__init__('\n'.join(problems))
+
+
+@dataclass(frozen=True)
+class Palette:
+    """A validated palette.
+
+    Attributes:
+        classes: Name of each training id.
+        colors: RGB colour of each training id.
+        label_map: Mask value (``label_id``) -> training id.
+        rgb_map: Colour (``rgb``) -> training id, for colour masks.
+        entries: The source entries, as given.
+    """
+    classes: Tuple[str, ...]
+    colors: Tuple[Tuple[int, int, int], ...]
+    label_map: Dict[int, int]
+    rgb_map: Dict[Tuple[int, int, int], int]
+    entries: Tuple[Mapping, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @classmethod
+    def from_entries(cls, entries: Sequence[Mapping],
+                     where: str = 'dataset.palette') -> 'Palette':
+        """Validate ``entries`` and derive the mapping.
+
+        Raises:
+            PaletteError: Listing every problem, each with ``where[i].key``.
+        """
+        problems: List[str] = []
+        if not entries:
+            raise PaletteError([f'{where}: empty; expected at least one class entry'])
+        by_class: Dict[str, int] = {}
+        by_label: Dict[int, int] = {}
+        by_rgb: Dict[Tuple[int, int, int], int] = {}
+        for i, e in enumerate(entries):
+            name, label = e.get('seg_class'), e.get('label_id')
+            rgb = tuple(e.get('rgb') or ())
+            if name in by_class:
+                problems.append(f'{where}[{i}].seg_class: {name!r} is already defined by '
+                                f'{where}[{by_class[name]}]')
+            else:
+                by_class[name] = i
+            if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label <= 254:
+                problems.append(f'{where}[{i}].label_id: {label!r} is not a mask value in '
+                                f'0..254 (255 is the ignore index)')
+            elif label in by_label:
+                problems.append(f'{where}[{i}].label_id: {label} is already used by '
+                                f'{where}[{by_label[label]}] '
+                                f'({entries[by_label[label]].get("seg_class")!r})')
+            else:
+                by_label[label] = i
+            if len(rgb) != 3 or not all(isinstance(c, int) and 0 <= c <= 255 for c in rgb):
+                problems.append(f'{where}[{i}].rgb: {list(rgb)} is not three integers in '
+                                '0..255')
+            elif rgb in by_rgb:
+                problems.append(f'{where}[{i}].rgb: {list(rgb)} is already the colour of '
+                                f'{where}[{by_rgb[rgb]}]; colour masks would be ambiguous')
+            else:
+                by_rgb[rgb] = i
+        for i, e in enumerate(entries):
+            target = e.get('mapping_class', e.get('seg_class'))
+            if target not in by_class:
+                problems.append(f'{where}[{i}].mapping_class: {target!r} names no class; '
+                                f'expected one of {sorted(map(str, by_class))}')
+            elif entries[by_class[target]].get('mapping_class',
+                                               target) != target:
+                problems.append(f'{where}[{i}].mapping_class: {target!r} is itself merged '
+                                f'into {entries[by_class[target]].get("mapping_class")!r}; '
+                                'map to the final class directly')
+        if problems:
+            raise PaletteError(problems)
+
+        targets = sorted({e.get('mapping_class', e['seg_class']) for e in entries},
+                         key=lambda c: entries[by_class[c]]['label_id'])
+        train_id = {c: t for t, c in enumerate(targets)}
+        label_map, rgb_map = {}, {}
+        for e in entries:
+            t = train_id[e.get('mapping_class', e['seg_class'])]
+            label_map[e['label_id']] = t
+            rgb_map[tuple(e['rgb'])] = t
+        return cls(
+            classes=tuple(targets),
+            colors=tuple(tuple(entries[by_class[c]]['rgb']) for c in targets),
+            label_map=label_map,
+            rgb_map=rgb_map,
+            entries=tuple(entries))
+
+    def id_lut(self, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+        """256-entry lookup table: mask value -> training id (others -> ignore_index)."""
+        lut = np.full(256, ignore_index, dtype=np.uint8)
+        for label, t in self.label_map.items():
+            lut[label] = t
+        lut[IGNORE_INDEX] = ignore_index
+        return lut
+
+    def map_ids(self, mask: np.ndarray, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+        """Remap an id mask (uint8 values) to training ids in one lookup."""
+        return self.id_lut(ignore_index)[mask]
+
+    def map_rgb(self, mask: np.ndarray, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+        """Map an HxWx3 RGB colour mask to training ids; unknown colours -> ignore."""
+        packed = (mask[..., 0].astype(np.int32) << 16) | (mask[..., 1].astype(np.int32) << 8) \
+            | mask[..., 2].astype(np.int32)
+        out = np.full(mask.shape[:2], ignore_index, dtype=np.uint8)
+        for (r, g, b), t in self.rgb_map.items():
+            out[packed == ((r << 16) | (g << 8) | b)] = t
+        return out
+
+    def unknown_ids(self, mask: np.ndarray) -> List[int]:
+        """Values in an id mask that no entry defines (255 excepted)."""
+        known = set(self.label_map) | {IGNORE_INDEX}
+        return sorted(int(v) for v in np.unique(mask) if int(v) not in known)
+
+    def unknown_colors(self, mask: np.ndarray) -> List[Tuple[int, int, int]]:
+        """Colours in an RGB mask that no entry defines."""
+        colors = np.unique(mask.reshape(-1, 3), axis=0)
+        return [tuple(int(c) for c in rgb) for rgb in colors
+                if tuple(int(c) for c in rgb) not in self.rgb_map]

@@ -1,0 +1,164 @@
+"""TAO's folder layout as an mmseg dataset: image / mask directory pairs and a palette."""
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from mmseg.datasets import BaseSegDataset
+from mmseg.registry import DATASETS
+
+from .palette import IGNORE_INDEX, Palette
+
+IMG_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+MASK_SUFFIXES = ('.png', '.bmp', '.tif', '.tiff')
+
+
+class DatasetError(ValueError):
+    """Problems with the files of a dataset; the message lists them."""
+
+
+def _as_list(value: Union[None, str, Sequence[str]]) -> List[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _suffixes(suffix: Optional[str], default: Tuple[str, ...]) -> Tuple[str, ...]:
+    if not suffix:
+        return default
+    return ((suffix if suffix.startswith('.') else '.' + suffix).lower(), )
+
+
+def scan_dir(root: str, suffixes: Tuple[str, ...]) -> Dict[str, str]:
+    """Files under ``root`` (recursively) with one of ``suffixes``, keyed by their path
+    relative to ``root`` without suffix."""
+    found: Dict[str, str] = {}
+    for dirpath, _, files in os.walk(root, followlinks=True):
+        for name in files:
+            stem, ext = osp.splitext(name)
+            if ext.lower() in suffixes:
+                rel = osp.relpath(osp.join(dirpath, stem), root)
+                found.setdefault(rel, osp.join(dirpath, name))
+    return found
+
+
+def pair_files(img_dir: str, ann_dir: Optional[str], img_suffix: Optional[str] = None,
+               seg_map_suffix: Optional[str] = None) -> Tuple[List[Tuple[str, Optional[str]]],
+                                                              List[str]]:
+    """Pair images with masks by relative path and stem.
+
+    Returns:
+        (pairs, problems): sorted (image, mask) pairs and a message per problem
+        (missing or empty directory, images without a mask, masks without an image).
+    """
+    problems: List[str] = []
+    for d, what in ((img_dir, 'image'), (ann_dir, 'mask')):
+        if d is not None and not osp.isdir(d):
+            problems.append(f'{what} directory {d} does not exist')
+    if problems:
+        return [], problems
+    images = scan_dir(img_dir, _suffixes(img_suffix, IMG_SUFFIXES))
+    if not images:
+        problems.append(f'image directory {img_dir} has no images '
+                        f'({", ".join(_suffixes(img_suffix, IMG_SUFFIXES))})')
+    if ann_dir is None:
+        return [(images[k], None) for k in sorted(images)], problems
+    masks = scan_dir(ann_dir, _suffixes(seg_map_suffix, MASK_SUFFIXES))
+    if not masks and images:
+        problems.append(f'mask directory {ann_dir} has no masks')
+    no_mask = sorted(set(images) - set(masks))
+    no_image = sorted(set(masks) - set(images))
+    if masks and no_mask:
+        problems.append(f'{len(no_mask)} image(s) in {img_dir} without a mask in {ann_dir}: '
+                        + ', '.join(osp.relpath(images[k], img_dir) for k in no_mask[:20])
+                        + (' ...' if len(no_mask) > 20 else ''))
+    if images and no_image:
+        problems.append(f'{len(no_image)} mask(s) in {ann_dir} without an image in {img_dir}: '
+                        + ', '.join(osp.relpath(masks[k], ann_dir) for k in no_image[:20])
+                        + (' ...' if len(no_image) > 20 else ''))
+    pairs = [(images[k], masks[k]) for k in sorted(set(images) & set(masks))]
+    return pairs, problems
+
+
+@DATASETS.register_module()
+class TAOSegDataset(BaseSegDataset):
+    """Images and masks in lists of directories (TAO's ``img_dir`` / ``ann_dir``).
+
+    Directories are zipped pairwise; within a pair, an image and a mask belong together when
+    their paths relative to the two directories are equal up to the suffix. Masks are class-id
+    PNGs (values are ``label_id`` of the palette) or RGB colour masks (colours are the
+    palette's ``rgb``); both become training ids through the palette in one lookup (see
+    :class:`~mmseg_tao.datasets.palette.Palette`). Use with :class:`LoadTAOAnnotations`.
+
+    Args:
+        img_dirs (str | list[str]): Image directories (relative ones under ``data_root``).
+        ann_dirs (str | list[str], optional): Mask directories, one per image directory;
+            None for images only (inference).
+        palette (list[dict]): TAO palette entries (seg_class, label_id, mapping_class, rgb).
+        input_type (str): ``'rgb'`` or ``'grayscale'`` (TAO binarises 0/255 masks:
+            value / 255 > 0.5 is label 1). Images always load with 3 channels.
+        img_suffix (str, optional): Only images with this suffix; default: any of png, jpg,
+            jpeg, bmp, tif.
+        seg_map_suffix (str, optional): Only masks with this suffix; default: png, bmp, tif.
+        unknown_label (str): ``'error'``: a mask value / colour outside the palette stops
+            loading with the file named; ``'ignore'``: it becomes the ignore index.
+        **kwargs: Other :class:`BaseSegDataset` arguments (pipeline, data_root, test_mode,
+            ignore_index, ...).
+    """
+
+    def __init__(self,
+                 img_dirs: Union[str, Sequence[str]],
+                 palette: Sequence[dict],
+                 ann_dirs: Union[None, str, Sequence[str]] = None,
+                 input_type: str = 'rgb',
+                 img_suffix: Optional[str] = None,
+                 seg_map_suffix: Optional[str] = None,
+                 unknown_label: str = 'error',
+                 **kwargs):
+        if input_type not in ('rgb', 'grayscale'):
+            raise ValueError(f"input_type must be 'rgb' or 'grayscale', got {input_type!r}")
+        if unknown_label not in ('error', 'ignore'):
+            raise ValueError(f"unknown_label must be 'error' or 'ignore', got {unknown_label!r}")
+        if kwargs.get('reduce_zero_label'):
+            raise ValueError('TAOSegDataset: reduce_zero_label is not supported; give the '
+                             'class to ignore no palette entry, or merge it with '
+                             'mapping_class')
+        self.img_dirs = _as_list(img_dirs)
+        self.ann_dirs = _as_list(ann_dirs)
+        if self.ann_dirs and len(self.ann_dirs) != len(self.img_dirs):
+            raise ValueError(f'{len(self.img_dirs)} image directories but '
+                             f'{len(self.ann_dirs)} mask directories; they are paired '
+                             'one to one')
+        self.tao_palette = Palette.from_entries(palette)
+        self.input_type = input_type
+        self.unknown_label = unknown_label
+        self._img_suffix, self._seg_map_suffix = img_suffix, seg_map_suffix
+        metainfo = dict(kwargs.pop('metainfo', None) or {})
+        metainfo.setdefault('classes', self.tao_palette.classes)
+        metainfo.setdefault('palette', [list(c) for c in self.tao_palette.colors])
+        super().__init__(metainfo=metainfo, img_suffix=img_suffix or '',
+                         seg_map_suffix=seg_map_suffix or '', **kwargs)
+
+    def _abs(self, path: str) -> str:
+        return path if osp.isabs(path) or not self.data_root else osp.join(self.data_root, path)
+
+    def load_data_list(self) -> List[dict]:
+        data_list, problems = [], []
+        ann_dirs = self.ann_dirs or [None] * len(self.img_dirs)
+        for img_dir, ann_dir in zip(self.img_dirs, ann_dirs):
+            pairs, found = pair_files(self._abs(img_dir),
+                                      None if ann_dir is None else self._abs(ann_dir),
+                                      self._img_suffix, self._seg_map_suffix)
+            problems += found
+            for img_path, seg_path in pairs:
+                data_list.append(dict(
+                    img_path=img_path, seg_map_path=seg_path,
+                    label_map=None, reduce_zero_label=self.reduce_zero_label,
+                    seg_fields=[], tao_palette=self.tao_palette,
+                    tao_input_type=self.input_type, tao_unknown_label=self.unknown_label,
+                    ignore_index=self.ignore_index))
+        if problems:
+            raise DatasetError('dataset problems:\n' + '\n'.join(f'  - {p}' for p in problems))
+        return data_list
+
+
+__all__ = ['TAOSegDataset', 'DatasetError', 'pair_files', 'IGNORE_INDEX']

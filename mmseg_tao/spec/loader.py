@@ -1,0 +1,182 @@
+"""Read a TAO experiment spec (YAML, as data only), apply overrides, check it for a task."""
+import dataclasses
+import os.path as osp
+import typing
+from typing import Iterable, List, Optional, Tuple
+
+import yaml
+
+from ..datasets.palette import Palette, PaletteError
+from .schema import ExperimentSpec
+from .validation import SpecError, build, get_path
+
+TASKS = ('train', 'evaluate', 'inference', 'export')
+
+# What each task needs that the schema cannot default: (spec path, why).
+TASK_REQUIREMENTS = {
+    'train': [('dataset.train_dataset.img_dir', 'training images'),
+              ('dataset.train_dataset.ann_dir', 'training masks'),
+              ('dataset.palette', 'the classes')],
+    'evaluate': [('evaluate.checkpoint', 'the model to evaluate'),
+                 ('dataset.test_dataset.img_dir', 'test images'),
+                 ('dataset.test_dataset.ann_dir', 'test masks'),
+                 ('dataset.palette', 'the classes')],
+    'inference': [('inference.checkpoint', 'the model to run'),
+                  ('dataset.test_dataset.img_dir', 'images to segment'),
+                  ('dataset.palette', 'the classes')],
+    'export': [('export.checkpoint', 'the model to export'),
+               ('dataset.palette', 'the number of classes')],
+}
+VALIDATION_REQUIREMENTS = [('dataset.val_dataset.img_dir', 'validation images'),
+                           ('dataset.val_dataset.ann_dir', 'validation masks')]
+
+
+def read_yaml(path: str) -> dict:
+    """Parse a spec file with ``yaml.safe_load`` (no tags, no code)."""
+    if not osp.isfile(path):
+        raise SpecError([f'{path}: no such file'])
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        mark = getattr(err, 'problem_mark', None)
+        where = f' (line {mark.line + 1}, column {mark.column + 1})' if mark else ''
+        problem = getattr(err, 'problem', None) or str(err)
+        raise SpecError([f'not valid YAML{where}: {problem}'], source=path) from None
+    except UnicodeDecodeError as err:
+        raise SpecError([f'not UTF-8 text: {err}'], source=path) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SpecError([f'the top level is {type(data).__name__}, expected a mapping of '
+                         'sections (model, dataset, train, ...)'], source=path)
+    return data
+
+
+def _field_type(path: str):
+    """Schema type of a dotted spec path, or None if the path is unknown."""
+    tp = ExperimentSpec
+    for part in path.split('.'):
+        while typing.get_origin(tp) is typing.Union:
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        if not dataclasses.is_dataclass(tp):
+            return None
+        hints = typing.get_type_hints(tp)
+        if part not in hints:
+            return None
+        tp = hints[part]
+    return tp
+
+
+def _is_str_type(tp) -> bool:
+    if tp is str:
+        return True
+    return typing.get_origin(tp) is typing.Union and str in typing.get_args(tp) and not any(
+        typing.get_origin(a) in (list, typing.List) for a in typing.get_args(tp))
+
+
+def parse_override(text: str) -> Tuple[str, object]:
+    """``'a.b.c=value'`` -> (``'a.b.c'``, typed value).
+
+    The value is YAML (numbers, true/false, null, ``[1, 2]``) except for string fields,
+    which take the text as it is (``results_dir=123`` is the directory ``'123'``).
+    """
+    if '=' not in text:
+        raise SpecError([f'override {text!r}: expected key=value, e.g. train.max_iters=100'])
+    key, raw = text.split('=', 1)
+    key = key.strip()
+    if not key or any(not p for p in key.split('.')):
+        raise SpecError([f'override {text!r}: {key!r} is not a dotted key path'])
+    if _is_str_type(_field_type(key)) and raw.strip().lower() not in ('null', 'none', '~'):
+        return key, raw
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ''
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
+    """Set each ``key=value`` into the raw spec (validated with the rest)."""
+    problems = []
+    for text in overrides:
+        try:
+            key, value = parse_override(text)
+        except SpecError as err:
+            problems += err.problems
+            continue
+        node = data
+        parts = key.split('.')
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                problems.append(f'override {text!r}: {".".join(parts[:i + 1])} is '
+                                f'{child!r}, not a section')
+                break
+            node = child
+        else:
+            node[parts[-1]] = value
+    if problems:
+        raise SpecError(problems)
+    return data
+
+
+def check_for_task(spec: ExperimentSpec, task: Optional[str]) -> List[str]:
+    """Problems that make ``spec`` unusable for ``task`` (None: any task)."""
+    problems: List[str] = []
+    requirements = list(TASK_REQUIREMENTS.get(task, []))
+    if task == 'train' and spec.train.validate:
+        requirements += VALIDATION_REQUIREMENTS
+    for path, why in requirements:
+        value = get_path(spec, path)
+        if value in (None, '', []):
+            extra = (' (or set train.validate: false)' if path.startswith('dataset.val_')
+                     else '')
+            problems.append(f'{path}: required for {task} ({why}) but missing{extra}')
+    for split in ('train_dataset', 'val_dataset', 'test_dataset'):
+        s = getattr(spec.dataset, split)
+        imgs = [s.img_dir] if isinstance(s.img_dir, str) else (s.img_dir or [])
+        anns = [s.ann_dir] if isinstance(s.ann_dir, str) else (s.ann_dir or [])
+        if anns and len(anns) != len(imgs):
+            problems.append(f'dataset.{split}.ann_dir: {len(anns)} entries but img_dir has '
+                            f'{len(imgs)}; directories are paired one to one')
+    if spec.dataset.palette:
+        try:
+            Palette.from_entries([dataclasses.asdict(e) for e in spec.dataset.palette])
+        except PaletteError as err:
+            problems += err.problems
+    t = spec.train
+    if t.validate and t.validation_interval is None:
+        problems.append('train.validation_interval: required when train.validate is true')
+    return problems
+
+
+def load_spec(path: str, overrides: Iterable[str] = (),
+              task: Optional[str] = None) -> ExperimentSpec:
+    """Read, override, validate and check a spec; every problem is reported at once.
+
+    Args:
+        path: The YAML spec.
+        overrides: ``key=value`` strings (dotted spec paths).
+        task: ``train``, ``evaluate``, ``inference`` or ``export`` to check what the task
+            needs; None checks the spec alone.
+
+    Raises:
+        SpecError: listing every problem, each with its key path.
+    """
+    if task is not None and task not in TASKS:
+        raise ValueError(f'task must be one of {TASKS}, got {task!r}')
+    data = read_yaml(path)
+    try:
+        apply_overrides(data, overrides)
+    except SpecError as err:
+        raise SpecError(err.problems, source=path) from None
+    problems: List[str] = []
+    spec = build(ExperimentSpec, data, '', problems)
+    if not problems:
+        problems += check_for_task(spec, task)
+    if problems:
+        raise SpecError(problems, source=path)
+    return spec

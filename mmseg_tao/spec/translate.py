@@ -1,0 +1,393 @@
+"""Translate a TAO experiment spec into an mmengine / mmseg config.
+
+The config is a fixed skeleton (:func:`skeleton`) whose values are filled by one table,
+:data:`MAPPING`: each :class:`Rule` names the config path it sets, the spec paths it reads
+and the conversion. ``docs/spec_mapping.md`` is generated from the same table
+(``python tools/spec2cfg.py --mapping-doc``), so code and documentation cannot disagree.
+
+Where TAO 5.x is broken the rule says so and does better: every train directory is used,
+``repeat_data_times`` is honoured, the palette's label map is applied (by the dataset),
+PolyLR ends at ``max_iters``, ``validate: false`` disables validation cleanly,
+``pretrained_model_path`` is loaded, AMP is a choice and SyncBN is used only when more
+than one process trains.
+"""
+import copy
+import dataclasses
+import os.path as osp
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+
+from ..datasets.palette import IGNORE_INDEX, Palette
+from .schema import ExperimentSpec
+from .validation import get_path
+
+
+class Ref(NamedTuple):
+    """A reference to a top-level config entry, copied in when the config is built (an
+    object, so no string from a spec can pose as one)."""
+    name: str
+
+
+class Rule(NamedTuple):
+    """Config path <- conversion(spec values)."""
+    target: str
+    sources: Tuple[str, ...]
+    convert: Callable
+    note: str
+
+
+def _split_dirs(value) -> List[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _palette_entries(spec: ExperimentSpec) -> List[dict]:
+    return [dataclasses.asdict(e) for e in spec.dataset.palette or []]
+
+
+def _palette(spec: ExperimentSpec) -> Optional[Palette]:
+    entries = _palette_entries(spec)
+    return Palette.from_entries(entries) if entries else None
+
+
+def num_processes(spec: ExperimentSpec, task: str = 'train') -> int:
+    """TAO's rule: num_gpus and gpu_ids are reconciled to the larger."""
+    t = getattr(spec, task)
+    return max(t.num_gpus, len(t.gpu_ids or []))
+
+
+def img_scale(spec: ExperimentSpec) -> Tuple[int, int]:
+    """``resize.img_scale``, else TAO's default (min(H, W), 1024 or 2048)."""
+    scale = spec.dataset.train_dataset.pipeline.augmentation_config.resize.img_scale
+    if scale:
+        return tuple(scale)
+    short = min(spec.model.input_height, spec.model.input_width)
+    return (short, 1024 if short < 1024 else 2048)
+
+
+def results_dir(spec: ExperimentSpec, task: str = 'train') -> str:
+    sub = getattr(spec, task).results_dir
+    if sub:
+        return sub
+    return osp.join(spec.results_dir, task) if spec.results_dir else osp.join('work_dirs', task)
+
+
+def _warmup_end(spec: ExperimentSpec) -> int:
+    return min(spec.train.trainer.lr_config.warmup_iters, spec.train.max_iters)
+
+
+def _schedulers(spec: ExperimentSpec) -> List[dict]:
+    lr = spec.train.trainer.lr_config
+    end = _warmup_end(spec)
+    out = []
+    if end > 0:
+        out.append(dict(type='LinearLR', start_factor=lr.warmup_ratio, by_epoch=False,
+                        begin=0, end=end))
+    if end < spec.train.max_iters:
+        out.append(dict(type='PolyLR', eta_min=lr.min_lr, power=lr.power, by_epoch=False,
+                        begin=end, end=spec.train.max_iters))
+    return out
+
+
+def _pretrained(path):
+    return dict(type='Pretrained', checkpoint=path) if path else None
+
+
+def _custom_keys(pw) -> dict:
+    return {k: dict(lr_mult=getattr(pw, k).lr_mult, decay_mult=getattr(pw, k).decay_mult)
+            for k in ('pos_block', 'norm', 'head')}
+
+
+def _split_dataset(spec: ExperimentSpec, split: str, pipeline: str) -> Optional[dict]:
+    s = getattr(spec.dataset, f'{split}_dataset')
+    if not s.img_dir:
+        return None
+    d = spec.dataset
+    return dict(
+        type='TAOSegDataset', data_root=d.data_root, img_dirs=_split_dirs(s.img_dir),
+        ann_dirs=_split_dirs(s.ann_dir) or None, palette=_palette_entries(spec),
+        input_type=d.input_type, img_suffix=d.img_suffix, seg_map_suffix=d.seg_map_suffix,
+        unknown_label=d.unknown_label, ignore_index=IGNORE_INDEX, pipeline=pipeline)
+
+
+def _train_dataset(spec: ExperimentSpec) -> Optional[dict]:
+    inner = _split_dataset(spec, 'train', Ref('train_pipeline'))
+    if inner is None:
+        return None
+    times = spec.dataset.repeat_data_times
+    return inner if times == 1 else dict(type='RepeatDataset', times=times, dataset=inner)
+
+
+def _loader(spec: ExperimentSpec, dataset: Optional[dict], train: bool) -> Optional[dict]:
+    if dataset is None:
+        return None
+    workers = spec.dataset.workers_per_gpu
+    return dict(
+        batch_size=spec.dataset.batch_size if train else 1,
+        num_workers=workers, persistent_workers=workers > 0,
+        sampler=dict(type='InfiniteSampler', shuffle=spec.dataset.shuffle) if train
+        else dict(type='DefaultSampler', shuffle=False),
+        dataset=dataset)
+
+
+def _val_loader(spec):
+    if not spec.train.validate:
+        return None
+    return _loader(spec, _split_dataset(spec, 'val', Ref('test_pipeline')), train=False)
+
+
+def _iou_metric(_):
+    return dict(type='IoUMetric', iou_metrics=['mIoU'], ignore_index=IGNORE_INDEX)
+
+
+R = Rule
+MAPPING: List[Rule] = [
+    # ---- environment
+    R('randomness.seed', ('train.exp_config.manual_seed', ), lambda s: s, ''),
+    R('randomness.deterministic', ('train.exp_config.deterministic', ), lambda s: s, ''),
+    R('log_level', ('train.exp_config.log_level', ), lambda s: s, ''),
+    R('work_dir', ('train.results_dir', 'results_dir'), None,
+      'train.results_dir, else <results_dir>/train'),
+    # ---- model
+    R('crop_size', ('model.input_height', 'model.input_width'), lambda h, w: (h, w),
+      'the model input (H, W): training crop and batch padding size'),
+    R('data_preprocessor.mean', ('dataset.img_norm_cfg.mean', ), list, ''),
+    R('data_preprocessor.std', ('dataset.img_norm_cfg.std', ), list, ''),
+    R('data_preprocessor.bgr_to_rgb', ('dataset.img_norm_cfg.to_rgb', ), bool, ''),
+    R('data_preprocessor.pad_val', ('dataset.img_norm_cfg.pad_val', ), int,
+      'TAO 5.x pads with img_norm_cfg values; pipeline.Pad is accepted and unused, as in TAO'),
+    R('data_preprocessor.seg_pad_val', ('dataset.img_norm_cfg.seg_pad_val', ), int, ''),
+    R('data_preprocessor.size', ('model.input_height', 'model.input_width'),
+      lambda h, w: (h, w), ''),
+    R('model.backbone.type', ('model.backbone.type', ), lambda s: s,
+      'decode-head in_channels follow from the backbone (TAOEncoderDecoder)'),
+    R('model.backbone.init_cfg', ('model.pretrained_model_path', ), _pretrained,
+      'really loaded, in any known layout (TAO never loads it)'),
+    R('model.decode_head.embed_dim', ('model.decode_head.decoder_params.embed_dim', ),
+      lambda s: s, ''),
+    R('model.decode_head.dropout_ratio', ('model.decode_head.dropout_ratio', ), lambda s: s, ''),
+    R('model.decode_head.align_corners', ('model.decode_head.align_corners', ),
+      lambda s: s, ''),
+    R('model.decode_head.num_classes', ('dataset.palette', ), None,
+      'number of distinct mapping_class targets of the palette'),
+    R('model.decode_head.loss_decode.loss_weight', ('model.decode_head.loss_decode.loss_weight', ),
+      lambda s: s, ''),
+    R('model.decode_head.norm_cfg.requires_grad', ('model.decode_head.norm_cfg.requires_grad', ),
+      lambda s: s, ''),
+    R('sync_bn', ('model.decode_head.norm_cfg.type', 'train.num_gpus', 'train.gpu_ids'), None,
+      "'torch' (BN -> SyncBN by the Runner) only when norm_cfg.type is SyncBN and more than "
+      'one process trains; single-process and CPU runs keep BN'),
+    R('model.test_cfg.mode', ('model.test_cfg.mode', ), lambda s: s, ''),
+    # ---- data
+    R('train_pipeline[2].scale', ('dataset.train_dataset.pipeline.augmentation_config.resize'
+                                  '.img_scale', 'model.input_height', 'model.input_width'), None,
+      'img_scale, else (min(H, W), 1024 if min(H, W) < 1024 else 2048)'),
+    R('train_pipeline[2].ratio_range',
+      ('dataset.train_dataset.pipeline.augmentation_config.resize.ratio_range', ), tuple, ''),
+    R('train_pipeline[2].keep_ratio',
+      ('dataset.train_dataset.pipeline.augmentation_config.resize.keep_ratio', ),
+      lambda s: s, ''),
+    R('train_pipeline[3].crop_size',
+      ('dataset.train_dataset.pipeline.augmentation_config.random_crop.crop_size',
+       'model.input_height', 'model.input_width'),
+      lambda c, h, w: tuple(c) if c else (h, w), 'crop_size, else the model input size'),
+    R('train_pipeline[3].cat_max_ratio',
+      ('dataset.train_dataset.pipeline.augmentation_config.random_crop.cat_max_ratio', ),
+      lambda s: s, ''),
+    R('train_pipeline[4].prob',
+      ('dataset.train_dataset.pipeline.augmentation_config.random_flip.prob', ),
+      lambda s: s, ''),
+    R('test_pipeline[1].scale', ('dataset.train_dataset.pipeline.augmentation_config.resize'
+                                 '.img_scale', 'model.input_height', 'model.input_width'), None,
+      'val/test resize to the same img_scale as training'),
+    R('test_pipeline[1].keep_ratio',
+      ('dataset.test_dataset.pipeline.augmentation_config.resize.keep_ratio', ),
+      lambda s: s, ''),
+    R('train_dataloader', ('dataset.train_dataset', 'dataset.repeat_data_times',
+                           'dataset.batch_size', 'dataset.workers_per_gpu', 'dataset.palette'),
+      None, 'every img_dir/ann_dir pair (TAO uses the first only); RepeatDataset with '
+      'repeat_data_times (TAO ignores it); batch_size per process'),
+    R('val_dataloader', ('dataset.val_dataset', 'train.validate'), None,
+      'None when train.validate is false (TAO crashes); batch size 1'),
+    R('val_evaluator', ('train.validate', ), None, 'IoUMetric (mIoU) when validating'),
+    R('val_cfg', ('train.validate', ), None, "dict(type='ValLoop') when validating"),
+    R('test_dataloader', ('dataset.test_dataset', 'dataset.val_dataset'), None,
+      'test_dataset, else val_dataset (so tools/test.py works on a training spec); '
+      'batch size 1'),
+    # ---- schedule
+    R('train_cfg.max_iters', ('train.max_iters', ), lambda s: s, ''),
+    R('train_cfg.val_interval', ('train.validation_interval', 'train.max_iters'),
+      lambda v, m: v or m, ''),
+    R('optim_wrapper.type', ('train.amp', ), lambda a: 'AmpOptimWrapper' if a else 'OptimWrapper',
+      'AMP only when asked (TAO always uses it; it needs a GPU)'),
+    R('optim_wrapper.optimizer.lr', ('train.trainer.sf_optim.lr', ), lambda s: s, ''),
+    R('optim_wrapper.optimizer.betas', ('train.trainer.sf_optim.betas', ), tuple, ''),
+    R('optim_wrapper.optimizer.weight_decay', ('train.trainer.sf_optim.weight_decay', ),
+      lambda s: s, ''),
+    R('optim_wrapper.paramwise_cfg.custom_keys', ('train.trainer.sf_optim.paramwise_cfg', ),
+      _custom_keys, 'pos_block, norm, head multipliers'),
+    R('optim_wrapper.clip_grad', ('train.trainer.grad_clip', ),
+      lambda g: dict(max_norm=g, norm_type=2) if g else None,
+      'gradient-norm clipping when > 0 (TAO ignores grad_clip)'),
+    R('param_scheduler', ('train.trainer.lr_config', 'train.max_iters'), None,
+      'LinearLR warm-up (start_factor warmup_ratio) to min(warmup_iters, max_iters), then '
+      'PolyLR to max_iters (TAO: fixed end 160000)'),
+    R('default_hooks.checkpoint.interval', ('train.checkpoint_interval', ), lambda s: s, ''),
+    R('default_hooks.checkpoint.max_keep_ckpts', ('train.max_keep_ckpts', ),
+      lambda s: -1 if s is None else s, ''),
+    R('default_hooks.logger.interval', ('train.logging_interval', ), lambda s: s, ''),
+    R('find_unused_parameters', ('train.trainer.find_unused_parameters', ), lambda s: s, ''),
+    R('load_from', ('train.resume_training_checkpoint_path', ), lambda s: s,
+      'resume from this checkpoint (the TAO command also resumes from the newest '
+      'iter_N.pth in the results dir)'),
+    R('resume', ('train.resume_training_checkpoint_path', 'train.resume'),
+      lambda p, r: bool(p) or r, ''),
+]
+
+# Rules whose conversion needs the whole spec.
+_WHOLE_SPEC: Dict[str, Callable[[ExperimentSpec], Any]] = {
+    'work_dir': lambda s: results_dir(s, 'train'),
+    'model.decode_head.num_classes': lambda s: _palette(s).num_classes if _palette(s) else 2,
+    'sync_bn': lambda s: 'torch' if (s.model.decode_head.norm_cfg.type == 'SyncBN'
+                                     and num_processes(s) > 1) else None,
+    'train_pipeline[2].scale': img_scale,
+    'test_pipeline[1].scale': img_scale,
+    'train_dataloader': lambda s: _loader(s, _train_dataset(s), train=True),
+    'val_dataloader': _val_loader,
+    'val_evaluator': lambda s: _iou_metric(s) if s.train.validate else None,
+    'val_cfg': lambda s: dict(type='ValLoop') if s.train.validate else None,
+    'test_dataloader': lambda s: _loader(
+        s, _split_dataset(s, 'test', Ref('test_pipeline'))
+        or _split_dataset(s, 'val', Ref('test_pipeline')), train=False),
+    'param_scheduler': _schedulers,
+}
+
+
+def skeleton() -> Dict[str, Any]:
+    """The config's fixed structure; :data:`MAPPING` fills in the values."""
+    return dict(
+        default_scope='mmseg',
+        env_cfg=dict(cudnn_benchmark=True,
+                     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+                     dist_cfg=dict(backend='nccl')),
+        randomness=dict(seed=None, deterministic=False),
+        log_level='INFO',
+        work_dir=None,
+        crop_size=None,
+        data_preprocessor=dict(type='SegDataPreProcessor', mean=None, std=None,
+                               bgr_to_rgb=True, pad_val=0, seg_pad_val=IGNORE_INDEX,
+                               size=None),
+        model=dict(
+            type='TAOEncoderDecoder',
+            data_preprocessor=Ref('data_preprocessor'),
+            backbone=dict(type=None, init_cfg=None),
+            decode_head=dict(
+                type='TAOSegFormerHead', embed_dim=None, num_classes=None,
+                dropout_ratio=None, align_corners=False,
+                norm_cfg=dict(type='BN', requires_grad=True), ignore_index=IGNORE_INDEX,
+                loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False,
+                                 loss_weight=1.0)),
+            train_cfg=dict(),
+            test_cfg=dict(mode='whole')),
+        sync_bn=None,
+        train_pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadTAOAnnotations'),
+            dict(type='RandomResize', scale=None, ratio_range=None, keep_ratio=True),
+            dict(type='RandomCrop', crop_size=None, cat_max_ratio=None),
+            dict(type='RandomFlip', prob=None),
+            dict(type='PhotoMetricDistortion'),
+            dict(type='PackSegInputs'),
+        ],
+        test_pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='Resize', scale=None, keep_ratio=True),
+            dict(type='LoadTAOAnnotations'),
+            dict(type='PackSegInputs'),
+        ],
+        train_dataloader=None,
+        val_dataloader=None,
+        test_dataloader=None,
+        val_evaluator=None,
+        test_evaluator=dict(type='IoUMetric', iou_metrics=['mIoU'], ignore_index=IGNORE_INDEX),
+        optim_wrapper=dict(
+            type='OptimWrapper',
+            optimizer=dict(type='AdamW', lr=None, betas=None, weight_decay=None),
+            paramwise_cfg=dict(custom_keys=None),
+            clip_grad=None),
+        param_scheduler=None,
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=None, val_interval=None),
+        val_cfg=None,
+        test_cfg=dict(type='TestLoop'),
+        default_hooks=dict(
+            timer=dict(type='IterTimerHook'),
+            logger=dict(type='LoggerHook', interval=None, log_metric_by_epoch=False),
+            param_scheduler=dict(type='ParamSchedulerHook'),
+            checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=None,
+                            max_keep_ckpts=-1),
+            sampler_seed=dict(type='DistSamplerSeedHook'),
+            visualization=dict(type='SegVisualizationHook')),
+        log_processor=dict(by_epoch=False),
+        vis_backends=[dict(type='LocalVisBackend')],
+        visualizer=dict(type='SegLocalVisualizer', vis_backends=Ref('vis_backends'),
+                        name='visualizer'),
+        find_unused_parameters=None,
+        load_from=None,
+        resume=False,
+    )
+
+
+def _set(cfg: dict, path: str, value) -> None:
+    node, parts = cfg, path.replace('[', '.[').split('.')
+    for i, part in enumerate(parts):
+        key: Any = int(part[1:-1]) if part.startswith('[') else part
+        if i == len(parts) - 1:
+            node[key] = value
+        else:
+            node = node[key]
+
+
+def _resolve_refs(value, cfg):
+    """Replace :class:`Ref` placeholders by (copies of) top-level config entries."""
+    if isinstance(value, Ref):
+        return _resolve_refs(copy.deepcopy(cfg[value.name]), cfg)
+    if isinstance(value, dict):
+        return {k: _resolve_refs(v, cfg) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and not isinstance(value, Ref):
+        return type(value)(_resolve_refs(v, cfg) for v in value)
+    return value
+
+
+def spec_to_config(spec: ExperimentSpec) -> Dict[str, Any]:
+    """The mmengine config (a plain dict) for a validated spec."""
+    cfg = skeleton()
+    for rule in MAPPING:
+        if rule.target in _WHOLE_SPEC:
+            value = _WHOLE_SPEC[rule.target](spec)
+        else:
+            value = rule.convert(*(get_path(spec, p) for p in rule.sources))
+        _set(cfg, rule.target, value)
+    cfg = _resolve_refs(cfg, cfg)
+    cfg['custom_imports'] = dict(imports=['mmseg_tao'], allow_failed_imports=False)
+    return cfg
+
+
+def spec_warnings(spec: ExperimentSpec) -> List[str]:
+    """Legal settings that probably do not do what the user wants."""
+    out = []
+    lr = spec.train.trainer.lr_config
+    if lr.warmup_iters >= spec.train.max_iters:
+        out.append(f'train.trainer.lr_config.warmup_iters ({lr.warmup_iters}) >= '
+                   f'train.max_iters ({spec.train.max_iters}): the whole run is warm-up, the '
+                   'learning rate never reaches train.trainer.sf_optim.lr nor decays')
+    if spec.train.validate and spec.train.validation_interval and \
+            spec.train.validation_interval > spec.train.max_iters:
+        out.append(f'train.validation_interval ({spec.train.validation_interval}) > '
+                   f'train.max_iters ({spec.train.max_iters}): validation never runs')
+    return out
+
+
+def mapping_table() -> List[Tuple[str, str, str]]:
+    """(config path, spec paths, rule) rows for the documentation."""
+    rows = []
+    for rule in MAPPING:
+        rows.append((rule.target, ', '.join(rule.sources), rule.note or 'copied'))
+    return rows

@@ -1,0 +1,90 @@
+"""Write a config dict as a readable plain-Python mmengine config that runs nothing.
+
+Every value is written as a literal (strings, numbers, booleans, None, tuples, lists,
+``dict(...)``), so loading the file evaluates data only, whatever the spec's strings hold.
+Braces in strings are written as ``\\x7b`` / ``\\x7d``: mmengine substitutes
+``{{ fileDirname }}``, ``{{$ENV:...}}`` and ``{{_base_.x}}`` in a config's text before
+running it, and a spec string must not be able to trigger that.
+"""
+import keyword
+import math
+import os
+import os.path as osp
+import tempfile
+from typing import Any, Dict, Iterable, Optional
+
+WIDTH = 92
+
+
+def str_literal(text: str) -> str:
+    """A Python string literal for ``text`` with no brace characters in it."""
+    return repr(text).replace('{', '\\x7b').replace('}', '\\x7d')
+
+
+def _is_kwarg(key) -> bool:
+    return isinstance(key, str) and key.isidentifier() and not keyword.iskeyword(key)
+
+
+def format_value(value: Any, indent: int = 0) -> str:
+    """Python source of ``value`` (literals only)."""
+    pad = ' ' * (indent + 4)
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f'cannot write the non-finite number {value!r} into a config')
+        return repr(value)
+    if isinstance(value, str):
+        return str_literal(value)
+    if isinstance(value, (list, tuple)):
+        items = [format_value(v, indent + 4) for v in value]
+        open_, close = ('[', ']') if isinstance(value, list) else ('(', ')')
+        trail = ',' if isinstance(value, tuple) and len(items) == 1 else ''
+        flat = open_ + ', '.join(items) + trail + close
+        if len(flat) + indent <= WIDTH and '\n' not in flat:
+            return flat
+        return open_ + '\n' + ''.join(f'{pad}{i},\n' for i in items) + ' ' * indent + close
+    if isinstance(value, dict):
+        if all(_is_kwarg(k) for k in value):
+            parts = [f'{k}={format_value(v, indent + 4)}' for k, v in value.items()]
+            flat = 'dict(' + ', '.join(parts) + ')'
+            if len(flat) + indent <= WIDTH and '\n' not in flat:
+                return flat
+            return 'dict(\n' + ''.join(f'{pad}{p},\n' for p in parts) + ' ' * indent + ')'
+        parts = [f'{format_value(k)}: {format_value(v, indent + 4)}' for k, v in value.items()]
+        return '{\n' + ''.join(f'{pad}{p},\n' for p in parts) + ' ' * indent + '}'
+    raise TypeError(f'cannot write a {type(value).__name__} into a config')
+
+
+def config_text(cfg: Dict[str, Any], header: Iterable[str] = (),
+                first: Iterable[str] = ('custom_imports', 'default_scope')) -> str:
+    """The config file's text: ``name = literal`` per top-level key."""
+    lines = [f'# {line}' for line in header]
+    keys = [k for k in first if k in cfg] + [k for k in cfg if k not in first]
+    for key in keys:
+        if not _is_kwarg(key):
+            raise ValueError(f'config key {key!r} is not a Python name')
+        lines.append(f'{key} = {format_value(cfg[key])}')
+    return '\n'.join(lines) + '\n'
+
+
+def write_config(cfg: Dict[str, Any], path: str, header: Iterable[str] = (),
+                 source: Optional[str] = None) -> str:
+    """Write the config atomically (a half-written file never appears at ``path``)."""
+    header = list(header)
+    if source is not None:
+        header.append(f'source: {str_literal(source)}')
+    text = config_text(cfg, header)
+    directory = osp.dirname(osp.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.spec2cfg-', suffix='.py', dir=directory)
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+    return text

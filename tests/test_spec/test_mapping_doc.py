@@ -1,0 +1,17 @@
+"""docs/spec_mapping.md is the translator's table (regenerate with tools/spec2cfg.py)."""
+import os.path as osp
+import subprocess
+import sys
+
+from mmseg_tao.spec import MAPPING
+
+ROOT = osp.join(osp.dirname(__file__), '..', '..')
+
+
+def test_mapping_doc_is_current():
+    out = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'spec2cfg.py'),
+                          '--mapping-doc'], check=True, capture_output=True, text=True).stdout
+    with open(osp.join(ROOT, 'docs', 'spec_mapping.md'), encoding='utf-8') as f:
+        assert f.read() == out, \
+            'regenerate: python tools/spec2cfg.py --mapping-doc -o docs/spec_mapping.md'
+    assert out.count('\n| `') == len(MAPPING)
