@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from .check import check_pairs
 from .palette import IGNORE_INDEX, Palette
 
 IMG_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -101,6 +102,9 @@ class TAOSegDataset(BaseSegDataset):
         seg_map_suffix (str, optional): Only masks with this suffix; default: png, bmp, tif.
         unknown_label (str): ``'error'``: a mask value / colour outside the palette stops
             loading with the file named; ``'ignore'``: it becomes the ignore index.
+        check_data (bool): Decode every image and mask when the dataset is built and raise
+            :class:`DatasetError` listing unreadable / truncated files, size mismatches and
+            mask values outside the palette, before any training starts. Default: False.
         **kwargs: Other :class:`BaseSegDataset` arguments (pipeline, data_root, test_mode,
             ignore_index, ...).
     """
@@ -113,6 +117,7 @@ class TAOSegDataset(BaseSegDataset):
                  img_suffix: Optional[str] = None,
                  seg_map_suffix: Optional[str] = None,
                  unknown_label: str = 'error',
+                 check_data: bool = False,
                  **kwargs):
         if input_type not in ('rgb', 'grayscale'):
             raise ValueError(f"input_type must be 'rgb' or 'grayscale', got {input_type!r}")
@@ -132,6 +137,7 @@ class TAOSegDataset(BaseSegDataset):
         self.input_type = input_type
         self.unknown_label = unknown_label
         self._img_suffix, self._seg_map_suffix = img_suffix, seg_map_suffix
+        self.check_data = check_data
         metainfo = dict(kwargs.pop('metainfo', None) or {})
         metainfo.setdefault('classes', self.tao_palette.classes)
         metainfo.setdefault('palette', [list(c) for c in self.tao_palette.colors])
@@ -156,6 +162,10 @@ class TAOSegDataset(BaseSegDataset):
                     seg_fields=[], tao_palette=self.tao_palette,
                     tao_input_type=self.input_type, tao_unknown_label=self.unknown_label,
                     ignore_index=self.ignore_index))
+        if not problems and self.check_data:
+            problems = check_pairs([(d['img_path'], d['seg_map_path']) for d in data_list],
+                                   self.tao_palette, self.input_type,
+                                   self.unknown_label).problems
         if problems:
             raise DatasetError('dataset problems:\n' + '\n'.join(f'  - {p}' for p in problems))
         return data_list

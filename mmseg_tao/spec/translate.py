@@ -96,7 +96,7 @@ def _custom_keys(pw) -> dict:
             for k in ('pos_block', 'norm', 'head')}
 
 
-def _split_dataset(spec: ExperimentSpec, split: str, pipeline: str) -> Optional[dict]:
+def split_dataset(spec: ExperimentSpec, split: str, pipeline: str) -> Optional[dict]:
     s = getattr(spec.dataset, f'{split}_dataset')
     if not s.img_dir:
         return None
@@ -105,11 +105,12 @@ def _split_dataset(spec: ExperimentSpec, split: str, pipeline: str) -> Optional[
         type='TAOSegDataset', data_root=d.data_root, img_dirs=_split_dirs(s.img_dir),
         ann_dirs=_split_dirs(s.ann_dir) or None, palette=_palette_entries(spec),
         input_type=d.input_type, img_suffix=d.img_suffix, seg_map_suffix=d.seg_map_suffix,
-        unknown_label=d.unknown_label, ignore_index=IGNORE_INDEX, pipeline=pipeline)
+        unknown_label=d.unknown_label, ignore_index=IGNORE_INDEX,
+        check_data=split != 'test', pipeline=pipeline)
 
 
 def _train_dataset(spec: ExperimentSpec) -> Optional[dict]:
-    inner = _split_dataset(spec, 'train', Ref('train_pipeline'))
+    inner = split_dataset(spec, 'train', Ref('train_pipeline'))
     if inner is None:
         return None
     times = spec.dataset.repeat_data_times
@@ -131,7 +132,12 @@ def _loader(spec: ExperimentSpec, dataset: Optional[dict], train: bool) -> Optio
 def _val_loader(spec):
     if not spec.train.validate:
         return None
-    return _loader(spec, _split_dataset(spec, 'val', Ref('test_pipeline')), train=False)
+    return _loader(spec, split_dataset(spec, 'val', Ref('test_pipeline')), train=False)
+
+
+def _test_dataset(spec):
+    return (split_dataset(spec, 'test', Ref('test_pipeline'))
+            or split_dataset(spec, 'val', Ref('test_pipeline')))
 
 
 def _iou_metric(_):
@@ -204,7 +210,8 @@ MAPPING: List[Rule] = [
     R('train_dataloader', ('dataset.train_dataset', 'dataset.repeat_data_times',
                            'dataset.batch_size', 'dataset.workers_per_gpu', 'dataset.palette'),
       None, 'every img_dir/ann_dir pair (TAO uses the first only); RepeatDataset with '
-      'repeat_data_times (TAO ignores it); batch_size per process'),
+      'repeat_data_times (TAO ignores it); batch_size per process; every file checked '
+      'before training (check_data)'),
     R('val_dataloader', ('dataset.val_dataset', 'train.validate'), None,
       'None when train.validate is false (TAO crashes); batch size 1'),
     R('val_evaluator', ('train.validate', ), None, 'IoUMetric (mIoU) when validating'),
@@ -212,6 +219,10 @@ MAPPING: List[Rule] = [
     R('test_dataloader', ('dataset.test_dataset', 'dataset.val_dataset'), None,
       'test_dataset, else val_dataset (so tools/test.py works on a training spec); '
       'batch size 1'),
+    R('test_evaluator', ('dataset.test_dataset', 'dataset.val_dataset'), None,
+      'IoUMetric (mIoU) when there is a test dataloader'),
+    R('test_cfg', ('dataset.test_dataset', 'dataset.val_dataset'), None,
+      "dict(type='TestLoop') when there is a test dataloader"),
     # ---- schedule
     R('train_cfg.max_iters', ('train.max_iters', ), lambda s: s, ''),
     R('train_cfg.val_interval', ('train.validation_interval', 'train.max_iters'),
@@ -234,6 +245,10 @@ MAPPING: List[Rule] = [
     R('default_hooks.checkpoint.max_keep_ckpts', ('train.max_keep_ckpts', ),
       lambda s: -1 if s is None else s, ''),
     R('default_hooks.logger.interval', ('train.logging_interval', ), lambda s: s, ''),
+    R('custom_hooks[0].interval', ('train.logging_interval', ), lambda s: s,
+      "TAO's status.json (TAOStatusLoggerHook); checkpoints are written atomically "
+      '(AtomicCheckpointHook); the resolved spec and class mapping are saved '
+      '(ExperimentRecordHook)'),
     R('find_unused_parameters', ('train.trainer.find_unused_parameters', ), lambda s: s, ''),
     R('load_from', ('train.resume_training_checkpoint_path', ), lambda s: s,
       'resume from this checkpoint (the TAO command also resumes from the newest '
@@ -254,10 +269,10 @@ _WHOLE_SPEC: Dict[str, Callable[[ExperimentSpec], Any]] = {
     'val_dataloader': _val_loader,
     'val_evaluator': lambda s: _iou_metric(s) if s.train.validate else None,
     'val_cfg': lambda s: dict(type='ValLoop') if s.train.validate else None,
-    'test_dataloader': lambda s: _loader(
-        s, _split_dataset(s, 'test', Ref('test_pipeline'))
-        or _split_dataset(s, 'val', Ref('test_pipeline')), train=False),
+    'test_dataloader': lambda s: _loader(s, _test_dataset(s), train=False),
     'param_scheduler': _schedulers,
+    'test_evaluator': lambda s: _iou_metric(s) if _test_dataset(s) else None,
+    'test_cfg': lambda s: dict(type='TestLoop') if _test_dataset(s) else None,
 }
 
 
@@ -307,7 +322,7 @@ def skeleton() -> Dict[str, Any]:
         val_dataloader=None,
         test_dataloader=None,
         val_evaluator=None,
-        test_evaluator=dict(type='IoUMetric', iou_metrics=['mIoU'], ignore_index=IGNORE_INDEX),
+        test_evaluator=None,
         optim_wrapper=dict(
             type='OptimWrapper',
             optimizer=dict(type='AdamW', lr=None, betas=None, weight_decay=None),
@@ -316,15 +331,17 @@ def skeleton() -> Dict[str, Any]:
         param_scheduler=None,
         train_cfg=dict(type='IterBasedTrainLoop', max_iters=None, val_interval=None),
         val_cfg=None,
-        test_cfg=dict(type='TestLoop'),
+        test_cfg=None,
         default_hooks=dict(
             timer=dict(type='IterTimerHook'),
             logger=dict(type='LoggerHook', interval=None, log_metric_by_epoch=False),
             param_scheduler=dict(type='ParamSchedulerHook'),
-            checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=None,
+            checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=None,
                             max_keep_ckpts=-1),
             sampler_seed=dict(type='DistSamplerSeedHook'),
             visualization=dict(type='SegVisualizationHook')),
+        custom_hooks=[dict(type='TAOStatusLoggerHook', interval=None),
+                      dict(type='ExperimentRecordHook')],
         log_processor=dict(by_epoch=False),
         vis_backends=[dict(type='LocalVisBackend')],
         visualizer=dict(type='SegLocalVisualizer', vis_backends=Ref('vis_backends'),
@@ -367,6 +384,8 @@ def spec_to_config(spec: ExperimentSpec) -> Dict[str, Any]:
         _set(cfg, rule.target, value)
     cfg = _resolve_refs(cfg, cfg)
     cfg['custom_imports'] = dict(imports=['mmseg_tao'], allow_failed_imports=False)
+    # The resolved spec, as data, for ExperimentRecordHook and the TAO-style command.
+    cfg['tao_spec'] = dataclasses.asdict(spec)
     return cfg
 
 

@@ -1,0 +1,6 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook, atomic_write_text
+from .experiment_record_hook import ExperimentRecordHook
+from .tao_status_logger_hook import TAOStatusLoggerHook, write_status
+
+__all__ = ['AtomicCheckpointHook', 'ExperimentRecordHook', 'TAOStatusLoggerHook',
+           'atomic_write_text', 'write_status']

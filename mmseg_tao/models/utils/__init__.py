@@ -2,4 +2,4 @@ from .ckpt_convert import ConversionResult, convert_state_dict, detect_layout, u
 from .pretrained import LoadReport, load_pretrained, read_state_dict
 
 __all__ = ['ConversionResult', 'convert_state_dict', 'detect_layout', 'unwrap_checkpoint',
-           "LoadReport", "load_pretrained", "read_state_dict"]
+           'LoadReport', 'load_pretrained', 'read_state_dict']
