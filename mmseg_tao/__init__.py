@@ -10,6 +10,6 @@ from .version import __version__
 
 compat.apply()
 
-from . import datasets, engine, models  # noqa: E402,F401  (registration)
+from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registration)
 
 __all__ = ['__version__', 'compat']

@@ -1,0 +1,9 @@
+"""The TAO tasks as functions: train, evaluate, inference, export (from a spec)."""
+from .evaluate import evaluate, evaluation_tables
+from .experiment import task_config
+from .export import deploy_config, export, pixel_agreement
+from .inference import inference, overlay
+from .train import train
+
+__all__ = ['train', 'evaluate', 'inference', 'export', 'task_config', 'evaluation_tables',
+           'deploy_config', 'pixel_agreement', 'overlay']

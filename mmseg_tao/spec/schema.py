@@ -335,8 +335,9 @@ class ExportSpec:
     exp_config: ExpConfig = _f(factory=ExpConfig)
     encryption_key: Optional[str] = None
     results_dir: Optional[str] = None
-    # mmseg-tao: argmax inside the graph ([N,1,H,W] int64, as TAO) or logits.
-    output: str = _f('argmax', choices=('argmax', 'logits'))
+    # mmseg-tao: argmax inside the graph ([N,1,H,W] int64, as TAO), logits ([N,C,H,W],
+    # for DeepStream-style post-processing) or both (<onnx_file> and <stem>_logits.onnx).
+    output: str = _f('both', choices=('argmax', 'logits', 'both'))
 
 
 @dataclass

@@ -141,7 +141,7 @@ def _test_dataset(spec):
 
 
 def _iou_metric(_):
-    return dict(type='IoUMetric', iou_metrics=['mIoU'], ignore_index=IGNORE_INDEX)
+    return dict(type='TAOIoUMetric', iou_metrics=['mIoU'], ignore_index=IGNORE_INDEX)
 
 
 R = Rule
@@ -214,13 +214,13 @@ MAPPING: List[Rule] = [
       'before training (check_data)'),
     R('val_dataloader', ('dataset.val_dataset', 'train.validate'), None,
       'None when train.validate is false (TAO crashes); batch size 1'),
-    R('val_evaluator', ('train.validate', ), None, 'IoUMetric (mIoU) when validating'),
+    R('val_evaluator', ('train.validate', ), None, 'TAOIoUMetric (mIoU, per-class IoU / Acc) when validating'),
     R('val_cfg', ('train.validate', ), None, "dict(type='ValLoop') when validating"),
     R('test_dataloader', ('dataset.test_dataset', 'dataset.val_dataset'), None,
       'test_dataset, else val_dataset (so tools/test.py works on a training spec); '
       'batch size 1'),
     R('test_evaluator', ('dataset.test_dataset', 'dataset.val_dataset'), None,
-      'IoUMetric (mIoU) when there is a test dataloader'),
+      'TAOIoUMetric when there is a test dataloader'),
     R('test_cfg', ('dataset.test_dataset', 'dataset.val_dataset'), None,
       "dict(type='TestLoop') when there is a test dataloader"),
     # ---- schedule

@@ -97,7 +97,7 @@ def test_data(cfg):
     assert inner['img_dirs'] == ['a/img', 'b/img'] and inner['ann_dirs'] == ['a/ann', 'b/ann']
     assert inner['data_root'] == '/data' and inner['ignore_index'] == 255
     assert cfg['val_dataloader']['dataset']['img_dirs'] == ['v/img']
-    assert cfg['val_evaluator']['type'] == 'IoUMetric'
+    assert cfg['val_evaluator']['type'] == 'TAOIoUMetric'
     # No test_dataset: tools/test.py uses the validation data.
     assert cfg['test_dataloader']['dataset']['img_dirs'] == ['v/img']
 

@@ -1,0 +1,3 @@
+from .metrics import TAOIoUMetric
+
+__all__ = ['TAOIoUMetric']

@@ -1,0 +1,3 @@
+from .tao_iou_metric import TAOIoUMetric
+
+__all__ = ['TAOIoUMetric']
