@@ -1,7 +1,7 @@
 """The ``export`` task: ONNX through mmdeploy, checked with ONNX Runtime on real images."""
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch

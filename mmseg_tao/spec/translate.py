@@ -214,7 +214,8 @@ MAPPING: List[Rule] = [
       'before training (check_data)'),
     R('val_dataloader', ('dataset.val_dataset', 'train.validate'), None,
       'None when train.validate is false (TAO crashes); batch size 1'),
-    R('val_evaluator', ('train.validate', ), None, 'TAOIoUMetric (mIoU, per-class IoU / Acc) when validating'),
+    R('val_evaluator', ('train.validate', ), None,
+      'TAOIoUMetric (mIoU, per-class IoU / Acc) when validating'),
     R('val_cfg', ('train.validate', ), None, "dict(type='ValLoop') when validating"),
     R('test_dataloader', ('dataset.test_dataset', 'dataset.val_dataset'), None,
       'test_dataset, else val_dataset (so tools/test.py works on a training spec); '
