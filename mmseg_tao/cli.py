@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)
     import mmseg_tao  # noqa: F401  (registration, compat)
     from mmseg_tao import apis
     from mmseg_tao.datasets import DatasetError

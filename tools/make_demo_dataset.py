@@ -37,7 +37,7 @@ import os.path as osp
 import re
 import sys
 import time
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
@@ -142,10 +142,11 @@ def membrane_mask(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
     border[:-1, :] |= vertical
     border[1:, :] |= vertical
     dist = ndimage.distance_transform_edt(~border)
-    # Width w in [2, 4] varies smoothly along the membranes; growing the 2-px line by
-    # (w - 2) / 2 on each side makes it about w pixels wide.
-    width = 3.0 + smooth_noise(rng, labels.shape, 12.0).clip(-2.0, 2.0) / 2.0
-    return dist <= (width - 2.0) / 2.0
+    # Width w in [2, 4] varies smoothly along the membranes. The true border lies half a
+    # pixel inside the line, so a pixel is within w / 2 of it when dist + 0.5 <= w / 2
+    # (on the pixel grid: 2 px where w < 3, 4 px where w >= 3, between on diagonals).
+    width = np.clip(3.0 + smooth_noise(rng, labels.shape, 12.0), 2.0, 4.0)
+    return dist + 0.5 <= width / 2.0
 
 
 def add_organelles(rng: np.random.Generator, img: np.ndarray, size: int) -> None:
@@ -154,10 +155,10 @@ def add_organelles(rng: np.random.Generator, img: np.ndarray, size: int) -> None
     yy, xx = np.mgrid[0:size, 0:size]
     for _ in range(n_blobs):
         cy, cx = rng.uniform(0, size, 2)
-        a, b = rng.uniform(1.5, 5.0), rng.uniform(1.5, 3.0)
+        a, b = rng.uniform(1.5, 7.0), rng.uniform(1.5, 3.0)
         theta = rng.uniform(0, np.pi)
-        y0, y1 = int(max(cy - 6, 0)), int(min(cy + 7, size))
-        x0, x1 = int(max(cx - 6, 0)), int(min(cx + 7, size))
+        y0, y1 = int(max(cy - 8, 0)), int(min(cy + 9, size))
+        x0, x1 = int(max(cx - 8, 0)), int(min(cx + 9, size))
         dy, dx = yy[y0:y1, x0:x1] - cy, xx[y0:y1, x0:x1] - cx
         u = dx * np.cos(theta) + dy * np.sin(theta)
         v = -dx * np.sin(theta) + dy * np.cos(theta)
@@ -281,17 +282,20 @@ def write_text(text: str, path: str) -> None:
 
 
 def sample_name(split: str, index: int) -> str:
+    """File stem of image ``index`` of a split (shared by the image and its mask)."""
     return f'{split}_{index:04d}'
 
 
 def remove_stale(dirs: Sequence[str], split: str, count: int) -> int:
-    """Delete files a previous, larger run of this tool left (``split_NNNN.png``)."""
-    pattern = re.compile(rf'^{split}_(\d+)\.png$')
+    """Delete what earlier runs of this tool left: images beyond ``count`` (a larger run)
+    and temporary files (an interrupted run). Other files are left alone."""
+    image = re.compile(rf'^{split}_(\d+)\.png$')
+    temporary = re.compile(rf'^\.{split}_\d+\.png\.tmp$')
     removed = 0
     for d in dirs:
         for name in os.listdir(d):
-            m = pattern.match(name)
-            if m and int(m.group(1)) >= count:
+            m = image.match(name)
+            if temporary.match(name) or (m and int(m.group(1)) >= count):
                 os.remove(osp.join(d, name))
                 removed += 1
     return removed
@@ -301,6 +305,11 @@ def class_counts(mask: np.ndarray, kind: str) -> np.ndarray:
     """Pixels per training id (membranes: 0 = membrane, 1 = cell)."""
     ids = (mask > 127).astype(np.uint8) if kind == 'membranes' else mask
     return np.bincount(ids.ravel(), minlength=NUM_CLASSES[kind])
+
+
+def split_dirs(root: str, split: str) -> Tuple[str, str]:
+    """(images, masks) directories of a split under a kind's root."""
+    return osp.join(root, 'images', split), osp.join(root, 'masks', split)
 
 
 def write_split(root: str, kind: str, split: str, count: int, size: int,
@@ -319,11 +328,6 @@ def write_split(root: str, kind: str, split: str, count: int, size: int,
         save_png(mask, osp.join(ann_dir, name))
         counts += class_counts(mask, kind)
     return counts
-
-
-def split_dirs(root: str, split: str) -> Tuple[str, str]:
-    """(images, masks) directories of a split under a kind's root."""
-    return osp.join(root, 'images', split), osp.join(root, 'masks', split)
 
 
 def build_spec(root: str, kind: str, size: int) -> dict:
@@ -367,10 +371,14 @@ def build_spec(root: str, kind: str, size: int) -> dict:
 
 
 def class_names(kind: str) -> Sequence[str]:
-    return ('membrane', 'cell') if kind == 'membranes' else SHAPE_CLASSES
+    """Display names of a kind's training ids."""
+    if kind == 'membranes':
+        return ('foreground (membrane)', 'background (cell)')
+    return SHAPE_CLASSES
 
 
 def format_shares(counts: np.ndarray, kind: str) -> str:
+    """``'name 12.3%, ...'`` for pixel counts per training id."""
     total = max(int(counts.sum()), 1)
     return ', '.join(f'{name} {100.0 * c / total:.1f}%'
                      for name, c in zip(class_names(kind), counts))
@@ -389,15 +397,16 @@ def make_kind(out_dir: str, kind: str, num: Dict[str, int], size: int, seed: int
         img_dir, ann_dir = split_dirs(root, split)
         print(f'[{kind}/{split}] {num[split]} images {size}x{size} -> {img_dir}, '
               f'masks -> {ann_dir}')
-        if num[split]:
-            print(f'[{kind}/{split}] class pixel shares: {format_shares(counts, kind)}')
+        print(f'[{kind}/{split}] class pixel shares: {format_shares(counts, kind)}')
     spec = build_spec(root, kind, size)
-    write_text(yaml.safe_dump(spec, sort_keys=False, default_flow_style=None), spec_path)
+    write_text(yaml.safe_dump(spec, sort_keys=False, default_flow_style=False),
+               spec_path)
     print(f'[{kind}] spec -> {spec_path} ({time.perf_counter() - start:.1f} s)')
     return spec_path
 
 
-def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Command-line arguments, validated."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('out_dir', help='output directory (one sub-directory per kind)')
     parser.add_argument('--kind', choices=KINDS + ('both', ), default='both')
@@ -415,7 +424,8 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Generate the requested kinds; return the exit status."""
     args = parse_args(argv)
     kinds: List[str] = list(KINDS) if args.kind == 'both' else [args.kind]
     num = {'train': args.num_train, 'val': args.num_val}

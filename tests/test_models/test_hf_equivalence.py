@@ -77,3 +77,17 @@ def test_hf_equivalence(hf_model, source, tmp_path):
             torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
         assert logits.shape == out.logits.shape
         torch.testing.assert_close(logits, out.logits, atol=1e-4, rtol=0)
+
+
+def test_hf_checkpoint_loads_into_segmentor(hf_model, tmp_path):
+    """load_from / tools/test.py with a Hugging Face file: converted when loaded."""
+    from mmengine.runner.checkpoint import load_checkpoint
+    name, hf = hf_model
+    path = str(tmp_path / 'pytorch_model.bin')
+    torch.save(hf.state_dict(), path)
+    ours = _ours(name, hf.config.decoder_hidden_size)
+    load_checkpoint(ours, path, map_location='cpu', strict=True)
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(ours.decode_head(ours.backbone(x)),
+                                   hf(pixel_values=x).logits, atol=1e-4, rtol=0)

@@ -1,6 +1,10 @@
-"""mmseg's EncoderDecoder, taking the decode head's input channels from the backbone."""
+"""mmseg's EncoderDecoder, taking the decode head's input channels from the backbone and
+loading whole-model checkpoints of other SegFormer layouts."""
+from mmengine.logging import print_log
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
+
+from ..utils.ckpt_convert import convert_state_dict, detect_layout
 
 
 @MODELS.register_module()
@@ -9,9 +13,36 @@ class TAOEncoderDecoder(EncoderDecoder):
 
     When the decode head (or auxiliary head) config has no ``in_channels``, it is taken
     from the neck's or backbone's ``out_channels`` (every mmseg_tao backbone has it), so
-    configs need not repeat the per-backbone channel table. Everything else, including
-    mmdeploy's rewrites of EncoderDecoder, is inherited unchanged.
+    configs need not repeat the per-backbone channel table.
+
+    Whole-model state dicts in another layout (Hugging Face Segformer, mmseg MiT) are
+    converted when loaded (``load_from``, ``tools/test.py``, ``init_model``), so such
+    checkpoints need no conversion step. Everything else, including mmdeploy's rewrites of
+    EncoderDecoder, is inherited unchanged.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._register_load_state_dict_pre_hook(self._convert_foreign_layout)
+
+    @staticmethod
+    def _convert_foreign_layout(state_dict, prefix, *args) -> None:
+        keys = [k for k in state_dict if k.startswith(prefix)]
+        sub = {k[len(prefix):]: state_dict[k] for k in keys}
+        try:
+            layout = detect_layout(sub)
+        except ValueError:
+            return  # not a SegFormer layout we know: load_state_dict reports the keys
+        if layout == 'tao':
+            return
+        result = convert_state_dict(sub, layout)
+        for k in keys:
+            del state_dict[k]
+        state_dict.update({prefix + k: v for k, v in result.state_dict.items()})
+        # Unconvertible keys stay, so that loading reports them as unexpected.
+        state_dict.update({prefix + k: sub[k] for k in result.unmatched if k in sub})
+        print_log(f'converted a {layout} checkpoint ({len(result.state_dict)} tensors) to '
+                  'the mmseg-tao layout', logger='current')
 
     def _with_in_channels(self, head_cfg: dict) -> dict:
         if head_cfg.get('in_channels') is not None:
