@@ -23,15 +23,7 @@ data_preprocessor = dict(
 )
 model = dict(
     type='TAOEncoderDecoder',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor',
-        mean=[127.5, 127.5, 127.5],
-        std=[127.5, 127.5, 127.5],
-        bgr_to_rgb=True,
-        pad_val=0,
-        seg_pad_val=255,
-        size=(512, 512),
-    ),
+    data_preprocessor=data_preprocessor,
     backbone=dict(type='mit_b5', init_cfg=None),
     decode_head=dict(
         type='TAOSegFormerHead',
@@ -95,20 +87,7 @@ train_dataloader = dict(
             unknown_label='error',
             ignore_index=255,
             check_data=True,
-            pipeline=[
-                dict(type='LoadImageFromFile'),
-                dict(type='LoadTAOAnnotations'),
-                dict(
-                    type='RandomResize',
-                    scale=(512, 1024),
-                    ratio_range=(0.5, 2.0),
-                    keep_ratio=True,
-                ),
-                dict(type='RandomCrop', crop_size=(512, 512), cat_max_ratio=0.75),
-                dict(type='RandomFlip', prob=0.5),
-                dict(type='PhotoMetricDistortion'),
-                dict(type='PackSegInputs'),
-            ],
+            pipeline=train_pipeline,
         ),
     ),
 )
@@ -142,12 +121,7 @@ val_dataloader = dict(
         unknown_label='error',
         ignore_index=255,
         check_data=True,
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='Resize', scale=(512, 1024), keep_ratio=True),
-            dict(type='LoadTAOAnnotations'),
-            dict(type='PackSegInputs'),
-        ],
+        pipeline=test_pipeline,
     ),
 )
 test_dataloader = dict(
@@ -180,12 +154,7 @@ test_dataloader = dict(
         unknown_label='error',
         ignore_index=255,
         check_data=True,
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='Resize', scale=(512, 1024), keep_ratio=True),
-            dict(type='LoadTAOAnnotations'),
-            dict(type='PackSegInputs'),
-        ],
+        pipeline=test_pipeline,
     ),
 )
 val_evaluator = dict(type='TAOIoUMetric', iou_metrics=['mIoU'], ignore_index=255)
@@ -220,11 +189,7 @@ default_hooks = dict(
 custom_hooks = [dict(type='TAOStatusLoggerHook', interval=50), dict(type='ExperimentRecordHook')]
 log_processor = dict(by_epoch=False)
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(
-    type='SegLocalVisualizer',
-    vis_backends=[dict(type='LocalVisBackend')],
-    name='visualizer',
-)
+visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 find_unused_parameters = True
 load_from = None
 resume = False

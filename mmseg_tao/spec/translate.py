@@ -374,8 +374,15 @@ def _resolve_refs(value, cfg):
     return value
 
 
-def spec_to_config(spec: ExperimentSpec) -> Dict[str, Any]:
-    """The mmengine config (a plain dict) for a validated spec."""
+def spec_to_config(spec: ExperimentSpec, resolve: bool = True) -> Dict[str, Any]:
+    """The mmengine config (a plain dict) for a validated spec.
+
+    Args:
+        spec: A validated spec.
+        resolve: Replace :class:`Ref` entries (e.g. the pipeline inside each dataset) by
+            copies of what they name; False keeps them, for writing a config file in which
+            they become references to the top-level variables.
+    """
     cfg = skeleton()
     for rule in MAPPING:
         if rule.target in _WHOLE_SPEC:
@@ -383,7 +390,8 @@ def spec_to_config(spec: ExperimentSpec) -> Dict[str, Any]:
         else:
             value = rule.convert(*(get_path(spec, p) for p in rule.sources))
         _set(cfg, rule.target, value)
-    cfg = _resolve_refs(cfg, cfg)
+    if resolve:
+        cfg = _resolve_refs(cfg, cfg)
     cfg['custom_imports'] = dict(imports=['mmseg_tao'], allow_failed_imports=False)
     # The resolved spec, as data, for ExperimentRecordHook and the TAO-style command.
     cfg['tao_spec'] = dataclasses.asdict(spec)

@@ -1,7 +1,9 @@
 """Write a config dict as a readable plain-Python mmengine config that runs nothing.
 
 Every value is written as a literal (strings, numbers, booleans, None, tuples, lists,
-``dict(...)``), so loading the file evaluates data only, whatever the spec's strings hold.
+``dict(...)``) or as the name of an earlier top-level variable of the file (a
+:class:`~mmseg_tao.spec.translate.Ref`, e.g. ``pipeline=train_pipeline``), so loading the
+file evaluates data only, whatever the spec's strings hold.
 Braces in strings are written as ``\\x7b`` / ``\\x7d``: mmengine substitutes
 ``{{ fileDirname }}``, ``{{$ENV:...}}`` and ``{{_base_.x}}`` in a config's text before
 running it, and a spec string must not be able to trigger that.
@@ -38,6 +40,10 @@ def format_value(value: Any, indent: int = 0) -> str:
         return repr(value)
     if isinstance(value, str):
         return str_literal(value)
+    if type(value).__name__ == 'Ref' and hasattr(value, 'name'):
+        if not _is_kwarg(value.name):
+            raise ValueError(f'reference {value.name!r} is not a Python name')
+        return value.name  # an earlier top-level variable of the same file
     if isinstance(value, (list, tuple)):
         items = [format_value(v, indent + 4) for v in value]
         open_, close = ('[', ']') if isinstance(value, list) else ('(', ')')

@@ -16,8 +16,10 @@ def test_torch2onnx_segformer_opset17(tiny_segformer_cfg_path, data_dir, tmp_pat
     from mmdeploy.apis.utils import build_task_processor
     from mmseg.registry import MODELS
 
-    deploy_cfg_path = osp.join(data_dir, 'deploy',
-                               'segmentation_onnxruntime_static-64x64.py')
+    # The project's static deploy config, at 64x64.
+    deploy_cfg = Config.fromfile(osp.join(data_dir, '..', '..', 'configs', 'deploy',
+                                          'segmentation_onnxruntime_static-512x512.py'))
+    deploy_cfg.onnx_config.input_shape = [64, 64]
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(tiny_segformer_cfg_path).model)
     ckpt = str(tmp_path / 'model.pth')
@@ -25,7 +27,7 @@ def test_torch2onnx_segformer_opset17(tiny_segformer_cfg_path, data_dir, tmp_pat
                          meta=dict(iter=0)), ckpt)
     img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
 
-    torch2onnx(img, str(tmp_path), 'end2end.onnx', deploy_cfg_path,
+    torch2onnx(img, str(tmp_path), 'end2end.onnx', deploy_cfg,
                tiny_segformer_cfg_path, ckpt, device='cpu')
     onnx_path = str(tmp_path / 'end2end.onnx')
     proto = onnx.load(onnx_path)
@@ -36,7 +38,7 @@ def test_torch2onnx_segformer_opset17(tiny_segformer_cfg_path, data_dir, tmp_pat
 
     # The same preprocessing and weights through PyTorch.
     processor = build_task_processor(Config.fromfile(tiny_segformer_cfg_path),
-                                     Config.fromfile(deploy_cfg_path), 'cpu')
+                                     deploy_cfg, 'cpu')
     torch_model = processor.build_pytorch_model(ckpt)
     data, inputs = processor.create_input(
         img, input_shape=(64, 64), data_preprocessor=torch_model.data_preprocessor)

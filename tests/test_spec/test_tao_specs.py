@@ -25,7 +25,8 @@ def test_spec_translates(path, line_end, tmp_path):
     spec = load_spec(path)
     cfg = spec_to_config(spec)
     out = str(tmp_path / 'cfg.py')
-    write_config(cfg, out)
+    text = write_config(spec_to_config(spec, resolve=False), out)
+    assert 'pipeline=test_pipeline' in text  # shared parts are written once, by name
     loaded = Config.fromfile(out)
     # What mmengine reads back is exactly what was translated (tuples come back as
     # tuples, dicts as ConfigDicts).
