@@ -116,14 +116,29 @@ class Palette:
 
     def id_lut(self, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
         """256-entry lookup table: mask value -> training id (others -> ignore_index)."""
-        lut = np.full(256, ignore_index, dtype=np.uint8)
-        for label, t in self.label_map.items():
-            lut[label] = t
-        lut[IGNORE_INDEX] = ignore_index
-        return lut
+        luts = self.__dict__.setdefault('_luts', {})  # cache (the dataclass is frozen)
+        if ignore_index not in luts:
+            lut = np.full(256, ignore_index, dtype=np.uint8)
+            for label, t in self.label_map.items():
+                lut[label] = t
+            lut[IGNORE_INDEX] = ignore_index
+            luts[ignore_index] = lut
+        return luts[ignore_index]
 
-    def map_ids(self, mask: np.ndarray, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
-        """Remap an id mask (uint8 values) to training ids in one lookup."""
+    @property
+    def is_identity(self) -> bool:
+        """Whether every label_id already is its training id (no remapping needed)."""
+        return all(label == t for label, t in self.label_map.items())
+
+    def map_ids(self, mask: np.ndarray, ignore_index: int = IGNORE_INDEX,
+                known_only: bool = False) -> np.ndarray:
+        """Remap an id mask (uint8 values) to training ids in one lookup.
+
+        ``known_only``: the caller checked that the mask holds only label ids and the
+        ignore index, so an identity palette returns the mask itself.
+        """
+        if known_only and ignore_index == IGNORE_INDEX and self.is_identity:
+            return mask
         return self.id_lut(ignore_index)[mask]
 
     def map_rgb(self, mask: np.ndarray, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
@@ -136,9 +151,10 @@ class Palette:
         return out
 
     def unknown_ids(self, mask: np.ndarray) -> List[int]:
-        """Values in an id mask that no entry defines (255 excepted)."""
+        """Values in a uint8 id mask that no entry defines (255 excepted)."""
+        present = np.flatnonzero(np.bincount(mask.ravel(), minlength=256))
         known = set(self.label_map) | {IGNORE_INDEX}
-        return sorted(int(v) for v in np.unique(mask) if int(v) not in known)
+        return [int(v) for v in present if int(v) not in known]
 
     def unknown_colors(self, mask: np.ndarray) -> List[Tuple[int, int, int]]:
         """Colours in an RGB mask that no entry defines."""

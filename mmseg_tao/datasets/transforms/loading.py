@@ -54,12 +54,11 @@ def load_tao_mask(path: str, palette: Palette, input_type: str = 'rgb',
         raw = raw.astype(np.uint8)
     if input_type == 'grayscale':
         raw = (raw.astype(np.float32) / 255 > 0.5).astype(np.uint8)
-    if unknown_label == 'error':
-        bad = palette.unknown_ids(raw)
-        if bad:
-            raise MaskValueError(f'{path}: value(s) {bad[:10]} are not a label_id of the '
-                                 f'palette (label_ids {sorted(palette.label_map)})')
-    return palette.map_ids(raw, ignore_index)
+    bad = palette.unknown_ids(raw)
+    if bad and unknown_label == 'error':
+        raise MaskValueError(f'{path}: value(s) {bad[:10]} are not a label_id of the '
+                             f'palette (label_ids {sorted(palette.label_map)})')
+    return palette.map_ids(raw, ignore_index, known_only=not bad)
 
 
 @TRANSFORMS.register_module()
