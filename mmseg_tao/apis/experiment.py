@@ -53,12 +53,6 @@ def prepare(spec_path: str, overrides: Sequence[str], task: str):
     return spec
 
 
-def num_processes(spec: ExperimentSpec, task: str) -> int:
-    t = getattr(spec, task)
-    gpu_ids = getattr(t, 'gpu_ids', None) or []
-    return max(getattr(t, 'num_gpus', 1), len(gpu_ids))
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))

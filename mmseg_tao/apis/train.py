@@ -4,7 +4,8 @@ from typing import Sequence
 import torch.distributed as dist
 from mmengine.runner import Runner
 
-from .experiment import num_processes, prepare, relaunch_distributed, task_config
+from ..spec.translate import num_processes
+from .experiment import prepare, relaunch_distributed, task_config
 
 
 def train(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none') -> int:

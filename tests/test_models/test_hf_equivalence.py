@@ -5,6 +5,7 @@ import torch
 from mmseg.registry import MODELS
 
 import mmseg_tao  # noqa: F401
+from model_utils import perturb
 from mmseg_tao.models.utils import convert_state_dict, read_state_dict
 
 transformers = pytest.importorskip('transformers')
@@ -17,15 +18,6 @@ HF_CONFIGS = {
                    decoder_hidden_size=768),
 }
 NUM_CLASSES = 5
-
-
-def _perturb(module, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in module.state_dict().items():
-            if t.dtype.is_floating_point:
-                noise = torch.randn(t.shape, generator=g) * 0.05
-                t.copy_(t.abs() + 0.5 + noise if name.endswith('running_var') else t + noise)
 
 
 def _ours(name, embed_dim):
@@ -43,7 +35,7 @@ def hf_model(request):
     torch.manual_seed(0)
     cfg = transformers.SegformerConfig(num_labels=NUM_CLASSES, **HF_CONFIGS[request.param])
     hf = transformers.SegformerForSemanticSegmentation(cfg).eval()
-    _perturb(hf)
+    perturb(hf)
     return request.param, hf
 
 

@@ -4,6 +4,7 @@ import torch
 from mmseg.registry import MODELS
 
 import mmseg_tao  # noqa: F401
+from model_utils import perturb
 from mmseg_tao.models.utils import convert_state_dict
 
 # Encoder parameters (no classifier head). SegFormer paper, Table 1(a), gives
@@ -62,21 +63,11 @@ def test_backbone_kwargs():
         MODELS.build(dict(type='mit_b0', out_indices=(4, )))
 
 
-def _perturb(module: torch.nn.Module, seed: int = 0) -> None:
-    """Make every tensor distinct, so a wrong key mapping cannot go unnoticed."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, t in module.state_dict().items():
-            if t.dtype.is_floating_point:
-                noise = torch.randn(t.shape, generator=g) * 0.05
-                t.copy_(t.abs() + 0.5 + noise if name.endswith('running_var') else t + noise)
-
-
 def test_mmseg_layout_matches_mmseg_mit():
     """mmseg's MixVisionTransformer weights, converted, give mmseg's outputs."""
     mm = MODELS.build(dict(type='MixVisionTransformer', embed_dims=32, num_heads=[1, 2, 5, 8],
                            num_layers=[2, 2, 2, 2], drop_path_rate=0.)).eval()
-    _perturb(mm)
+    perturb(mm)
     result = convert_state_dict(mm.state_dict())
     assert result.layout == 'mmseg-mit' and not result.unmatched
     ours = MODELS.build(dict(type='mit_b0', drop_path_rate=0.)).eval()
