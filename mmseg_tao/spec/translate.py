@@ -27,6 +27,12 @@ class Ref(NamedTuple):
     name: str
 
 
+class Whole(NamedTuple):
+    """A conversion that takes the whole spec (values derived from several sections);
+    the rule's sources then document what it reads."""
+    fn: Callable
+
+
 class Rule(NamedTuple):
     """Config path <- conversion(spec values)."""
     target: str
@@ -140,8 +146,22 @@ def _test_dataset(spec):
             or split_dataset(spec, 'val', Ref('test_pipeline')))
 
 
-def _iou_metric(_):
+def _iou_metric():
     return dict(type='TAOIoUMetric', iou_metrics=['mIoU'], ignore_index=IGNORE_INDEX)
+
+
+def _num_classes(spec):
+    palette = _palette(spec)
+    return palette.num_classes if palette else 2
+
+
+def _sync_bn(spec):
+    several = num_processes(spec) > 1
+    return 'torch' if spec.model.decode_head.norm_cfg.type == 'SyncBN' and several else None
+
+
+def _train_loader(spec):
+    return _loader(spec, _train_dataset(spec), train=True)
 
 
 R = Rule
@@ -150,7 +170,7 @@ MAPPING: List[Rule] = [
     R('randomness.seed', ('train.exp_config.manual_seed', ), lambda s: s, ''),
     R('randomness.deterministic', ('train.exp_config.deterministic', ), lambda s: s, ''),
     R('log_level', ('train.exp_config.log_level', ), lambda s: s, ''),
-    R('work_dir', ('train.results_dir', 'results_dir'), None,
+    R('work_dir', ('train.results_dir', 'results_dir'), Whole(lambda s: results_dir(s, 'train')),
       'train.results_dir, else <results_dir>/train'),
     # ---- model
     R('crop_size', ('model.input_height', 'model.input_width'), lambda h, w: (h, w),
@@ -172,20 +192,21 @@ MAPPING: List[Rule] = [
     R('model.decode_head.dropout_ratio', ('model.decode_head.dropout_ratio', ), lambda s: s, ''),
     R('model.decode_head.align_corners', ('model.decode_head.align_corners', ),
       lambda s: s, ''),
-    R('model.decode_head.num_classes', ('dataset.palette', ), None,
+    R('model.decode_head.num_classes', ('dataset.palette', ), Whole(_num_classes),
       'number of distinct mapping_class targets of the palette'),
     R('model.decode_head.loss_decode.loss_weight', ('model.decode_head.loss_decode.loss_weight', ),
       lambda s: s, ''),
     R('model.decode_head.norm_cfg.requires_grad', ('model.decode_head.norm_cfg.requires_grad', ),
       lambda s: s, ''),
-    R('sync_bn', ('model.decode_head.norm_cfg.type', 'train.num_gpus', 'train.gpu_ids'), None,
+    R('sync_bn', ('model.decode_head.norm_cfg.type', 'train.num_gpus', 'train.gpu_ids'),
+      Whole(_sync_bn),
       "'torch' (BN -> SyncBN by the Runner) only when norm_cfg.type is SyncBN and more than "
       'one process trains; single-process and CPU runs keep BN'),
     R('model.test_cfg.mode', ('model.test_cfg.mode', ), lambda s: s, ''),
     # ---- data
     R('train_pipeline[2].scale', ('dataset.train_dataset.pipeline.augmentation_config.resize'
-                                  '.img_scale', 'model.input_height', 'model.input_width'), None,
-      'img_scale, else (min(H, W), 1024 if min(H, W) < 1024 else 2048)'),
+                                  '.img_scale', 'model.input_height', 'model.input_width'),
+      Whole(img_scale), 'img_scale, else (min(H, W), 1024 if min(H, W) < 1024 else 2048)'),
     R('train_pipeline[2].ratio_range',
       ('dataset.train_dataset.pipeline.augmentation_config.resize.ratio_range', ), tuple, ''),
     R('train_pipeline[2].keep_ratio',
@@ -202,27 +223,32 @@ MAPPING: List[Rule] = [
       ('dataset.train_dataset.pipeline.augmentation_config.random_flip.prob', ),
       lambda s: s, ''),
     R('test_pipeline[1].scale', ('dataset.train_dataset.pipeline.augmentation_config.resize'
-                                 '.img_scale', 'model.input_height', 'model.input_width'), None,
-      'val/test resize to the same img_scale as training'),
+                                 '.img_scale', 'model.input_height', 'model.input_width'),
+      Whole(img_scale), 'val/test resize to the same img_scale as training'),
     R('test_pipeline[1].keep_ratio',
       ('dataset.test_dataset.pipeline.augmentation_config.resize.keep_ratio', ),
       lambda s: s, ''),
     R('train_dataloader', ('dataset.train_dataset', 'dataset.repeat_data_times',
                            'dataset.batch_size', 'dataset.workers_per_gpu', 'dataset.palette'),
-      None, 'every img_dir/ann_dir pair (TAO uses the first only); RepeatDataset with '
+      Whole(_train_loader), 'every img_dir/ann_dir pair (TAO uses the first only); '
+      'RepeatDataset with '
       'repeat_data_times (TAO ignores it); batch_size per process; every file checked '
       'before training (check_data)'),
-    R('val_dataloader', ('dataset.val_dataset', 'train.validate'), None,
+    R('val_dataloader', ('dataset.val_dataset', 'train.validate'), Whole(_val_loader),
       'None when train.validate is false (TAO crashes); batch size 1'),
-    R('val_evaluator', ('train.validate', ), None,
+    R('val_evaluator', ('train.validate', ), lambda v: _iou_metric() if v else None,
       'TAOIoUMetric (mIoU, per-class IoU / Acc) when validating'),
-    R('val_cfg', ('train.validate', ), None, "dict(type='ValLoop') when validating"),
-    R('test_dataloader', ('dataset.test_dataset', 'dataset.val_dataset'), None,
+    R('val_cfg', ('train.validate', ), lambda v: dict(type='ValLoop') if v else None,
+      "dict(type='ValLoop') when validating"),
+    R('test_dataloader', ('dataset.test_dataset', 'dataset.val_dataset'),
+      Whole(lambda s: _loader(s, _test_dataset(s), train=False)),
       'test_dataset, else val_dataset (so tools/test.py works on a training spec); '
       'batch size 1'),
-    R('test_evaluator', ('dataset.test_dataset', 'dataset.val_dataset'), None,
+    R('test_evaluator', ('dataset.test_dataset', 'dataset.val_dataset'),
+      Whole(lambda s: _iou_metric() if _test_dataset(s) else None),
       'TAOIoUMetric when there is a test dataloader'),
-    R('test_cfg', ('dataset.test_dataset', 'dataset.val_dataset'), None,
+    R('test_cfg', ('dataset.test_dataset', 'dataset.val_dataset'),
+      Whole(lambda s: dict(type='TestLoop') if _test_dataset(s) else None),
       "dict(type='TestLoop') when there is a test dataloader"),
     # ---- schedule
     R('train_cfg.max_iters', ('train.max_iters', ), lambda s: s, ''),
@@ -239,7 +265,7 @@ MAPPING: List[Rule] = [
     R('optim_wrapper.clip_grad', ('train.trainer.grad_clip', ),
       lambda g: dict(max_norm=g, norm_type=2) if g else None,
       'gradient-norm clipping when > 0 (TAO ignores grad_clip)'),
-    R('param_scheduler', ('train.trainer.lr_config', 'train.max_iters'), None,
+    R('param_scheduler', ('train.trainer.lr_config', 'train.max_iters'), Whole(_schedulers),
       'LinearLR warm-up (start_factor warmup_ratio) to min(warmup_iters, max_iters), then '
       'PolyLR to max_iters (TAO: fixed end 160000)'),
     R('default_hooks.checkpoint.interval', ('train.checkpoint_interval', ), lambda s: s, ''),
@@ -258,23 +284,6 @@ MAPPING: List[Rule] = [
       lambda p, r: bool(p) or r, ''),
 ]
 
-# Rules whose conversion needs the whole spec.
-_WHOLE_SPEC: Dict[str, Callable[[ExperimentSpec], Any]] = {
-    'work_dir': lambda s: results_dir(s, 'train'),
-    'model.decode_head.num_classes': lambda s: _palette(s).num_classes if _palette(s) else 2,
-    'sync_bn': lambda s: 'torch' if (s.model.decode_head.norm_cfg.type == 'SyncBN'
-                                     and num_processes(s) > 1) else None,
-    'train_pipeline[2].scale': img_scale,
-    'test_pipeline[1].scale': img_scale,
-    'train_dataloader': lambda s: _loader(s, _train_dataset(s), train=True),
-    'val_dataloader': _val_loader,
-    'val_evaluator': lambda s: _iou_metric(s) if s.train.validate else None,
-    'val_cfg': lambda s: dict(type='ValLoop') if s.train.validate else None,
-    'test_dataloader': lambda s: _loader(s, _test_dataset(s), train=False),
-    'param_scheduler': _schedulers,
-    'test_evaluator': lambda s: _iou_metric(s) if _test_dataset(s) else None,
-    'test_cfg': lambda s: dict(type='TestLoop') if _test_dataset(s) else None,
-}
 
 
 def skeleton() -> Dict[str, Any]:
@@ -385,8 +394,8 @@ def spec_to_config(spec: ExperimentSpec, resolve: bool = True) -> Dict[str, Any]
     """
     cfg = skeleton()
     for rule in MAPPING:
-        if rule.target in _WHOLE_SPEC:
-            value = _WHOLE_SPEC[rule.target](spec)
+        if isinstance(rule.convert, Whole):
+            value = rule.convert.fn(spec)
         else:
             value = rule.convert(*(get_path(spec, p) for p in rule.sources))
         _set(cfg, rule.target, value)
