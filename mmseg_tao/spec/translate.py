@@ -19,12 +19,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 from ..datasets.palette import IGNORE_INDEX, Palette
 from .schema import ExperimentSpec
 from .validation import get_path
-
-
-class Ref(NamedTuple):
-    """A reference to a top-level config entry, copied in when the config is built (an
-    object, so no string from a spec can pose as one)."""
-    name: str
+from .writer import Ref
 
 
 class Whole(NamedTuple):

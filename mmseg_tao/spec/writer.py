@@ -2,7 +2,7 @@
 
 Every value is written as a literal (strings, numbers, booleans, None, tuples, lists,
 ``dict(...)``) or as the name of an earlier top-level variable of the file (a
-:class:`~mmseg_tao.spec.translate.Ref`, e.g. ``pipeline=train_pipeline``), so loading the
+:class:`Ref`, e.g. ``pipeline=train_pipeline``), so loading the
 file evaluates data only, whatever the spec's strings hold.
 Braces in strings are written as ``\\x7b`` / ``\\x7d``: mmengine substitutes
 ``{{ fileDirname }}``, ``{{$ENV:...}}`` and ``{{_base_.x}}`` in a config's text before
@@ -13,9 +13,16 @@ import math
 import os
 import os.path as osp
 import tempfile
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, NamedTuple, Optional
 
 WIDTH = 92
+
+
+class Ref(NamedTuple):
+    """A reference to a top-level config entry: written as that variable's name, or
+    replaced by a copy of it when a config is used directly (an object, so no string
+    from a spec can pose as one)."""
+    name: str
 
 
 def str_literal(text: str) -> str:
@@ -40,7 +47,7 @@ def format_value(value: Any, indent: int = 0) -> str:
         return repr(value)
     if isinstance(value, str):
         return str_literal(value)
-    if type(value).__name__ == 'Ref' and hasattr(value, 'name'):
+    if isinstance(value, Ref):
         if not _is_kwarg(value.name):
             raise ValueError(f'reference {value.name!r} is not a Python name')
         return value.name  # an earlier top-level variable of the same file
