@@ -49,3 +49,34 @@ def make_dataset(root: str, n: int = 4, size: Tuple[int, int] = (64, 64),
             mask[:, j * 4:(j * 4) + 2] = v
         write_pair(img_dir, ann_dir, f'img_{i:03d}', mask, seed=i, **kwargs)
     return img_dir, ann_dir
+
+
+def write_isbi_spec(root, train: dict, val: str = None, **top) -> str:
+    """A tiny grayscale ISBI-style spec (mit_b0, 64x64, 32-wide head) over 4 generated
+    training pairs, written to ``root/spec.yaml``.
+
+    Args:
+        train: The spec's ``train`` section.
+        val: None (no validation data), ``'same'`` (the training images) or
+            ``'separate'`` (2 other images).
+        **top: Other top-level spec keys (e.g. ``results_dir``).
+    """
+    import yaml
+    img, ann = make_dataset(osp.join(str(root), 'train'), n=4, values=(0, 255),
+                            gray_image=True)
+    dataset = dict(input_type='grayscale', batch_size=2, workers_per_gpu=0,
+                   repeat_data_times=1, palette=ISBI_PALETTE,
+                   train_dataset=dict(img_dir=[img], ann_dir=[ann]))
+    if val == 'same':
+        dataset['val_dataset'] = dict(img_dir=img, ann_dir=ann)
+    elif val == 'separate':
+        vimg, vann = make_dataset(osp.join(str(root), 'val'), n=2, values=(0, 255),
+                                  gray_image=True)
+        dataset['val_dataset'] = dict(img_dir=vimg, ann_dir=vann)
+    spec = dict(model=dict(input_height=64, input_width=64, backbone=dict(type='mit_b0'),
+                           decode_head=dict(decoder_params=dict(embed_dim=32))),
+                dataset=dataset, train=train, **top)
+    path = osp.join(str(root), 'spec.yaml')
+    with open(path, 'w') as f:
+        f.write(yaml.safe_dump(spec))
+    return path

@@ -7,27 +7,17 @@ import signal
 import subprocess
 import sys
 
-import yaml
 
 from mmseg_tao.engine import find_resume_checkpoint, is_complete_checkpoint
-from seg_data import ISBI_PALETTE, make_dataset
+from seg_data import write_isbi_spec
 
 SCRIPT = osp.join(osp.dirname(__file__), '..', 'data', 'scripts', 'train_killable.py')
 
 
 def _spec(tmp_path, max_iters=6):
-    img, ann = make_dataset(str(tmp_path / 'data'), n=4, values=(0, 255), gray_image=True)
-    spec = dict(
-        model=dict(input_height=64, input_width=64, backbone=dict(type='mit_b0'),
-                   decode_head=dict(decoder_params=dict(embed_dim=32))),
-        dataset=dict(input_type='grayscale', batch_size=2, workers_per_gpu=0,
-                     repeat_data_times=1, palette=ISBI_PALETTE,
-                     train_dataset=dict(img_dir=[img], ann_dir=[ann])),
-        train=dict(max_iters=max_iters, checkpoint_interval=2, logging_interval=1,
-                   trainer=dict(lr_config=dict(warmup_iters=1))))
-    path = tmp_path / 'spec.yaml'
-    path.write_text(yaml.safe_dump(spec))
-    return str(path)
+    return write_isbi_spec(tmp_path, dict(max_iters=max_iters, checkpoint_interval=2,
+                                          logging_interval=1,
+                                          trainer=dict(lr_config=dict(warmup_iters=1))))
 
 
 def _start(spec, work, *extra):

@@ -11,27 +11,16 @@ from mmengine.runner import Runner
 
 import mmseg_tao  # noqa: F401
 from mmseg_tao.spec import load_spec, spec_to_config
-from seg_data import ISBI_PALETTE, make_dataset
+from seg_data import write_isbi_spec
 
 SCRIPT = osp.join(osp.dirname(__file__), '..', 'data', 'scripts', 'train_killable.py')
 
 
 def _spec(tmp_path, **train):
-    img, ann = make_dataset(str(tmp_path / 'train'), n=4, values=(0, 255), gray_image=True)
-    vimg, vann = make_dataset(str(tmp_path / 'val'), n=2, values=(0, 255), gray_image=True)
-    spec = dict(
-        model=dict(input_height=64, input_width=64, backbone=dict(type='mit_b0'),
-                   decode_head=dict(decoder_params=dict(embed_dim=32))),
-        dataset=dict(input_type='grayscale', batch_size=2, workers_per_gpu=0,
-                     repeat_data_times=1, palette=ISBI_PALETTE,
-                     train_dataset=dict(img_dir=[img], ann_dir=[ann]),
-                     val_dataset=dict(img_dir=vimg, ann_dir=vann)),
-        train=dict(dict(max_iters=4, checkpoint_interval=4, logging_interval=2, validate=True,
-                        validation_interval=4, trainer=dict(lr_config=dict(warmup_iters=1))),
-                   **train))
-    path = tmp_path / 'spec.yaml'
-    path.write_text(yaml.safe_dump(spec))
-    return str(path)
+    return write_isbi_spec(tmp_path, dict(
+        dict(max_iters=4, checkpoint_interval=4, logging_interval=2, validate=True,
+             validation_interval=4, trainer=dict(lr_config=dict(warmup_iters=1))), **train),
+        val='separate')
 
 
 def _rows(path):

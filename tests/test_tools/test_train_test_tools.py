@@ -5,10 +5,8 @@ import os.path as osp
 import subprocess
 import sys
 
-import yaml
-
 from mmseg_tao.spec import load_spec, spec_to_config, write_config
-from seg_data import ISBI_PALETTE, make_dataset
+from seg_data import write_isbi_spec
 
 TOOLS = osp.join(osp.dirname(__file__), '..', '..', 'tools')
 
@@ -20,19 +18,12 @@ def run(*args):
 
 
 def test_train_resume_and_test(tmp_path):
-    img, ann = make_dataset(str(tmp_path / 'd'), n=4, values=(0, 255), gray_image=True)
-    spec = dict(
-        model=dict(input_height=64, input_width=64, backbone=dict(type='mit_b0'),
-                   decode_head=dict(decoder_params=dict(embed_dim=32))),
-        dataset=dict(input_type='grayscale', batch_size=2, workers_per_gpu=0,
-                     repeat_data_times=1, palette=ISBI_PALETTE,
-                     train_dataset=dict(img_dir=[img], ann_dir=[ann]),
-                     val_dataset=dict(img_dir=img, ann_dir=ann)),
-        train=dict(max_iters=2, checkpoint_interval=2, logging_interval=1,
-                   trainer=dict(lr_config=dict(warmup_iters=1))))
-    (tmp_path / 'spec.yaml').write_text(yaml.safe_dump(spec))
+    spec = write_isbi_spec(tmp_path, dict(max_iters=2, checkpoint_interval=2,
+                                          logging_interval=1,
+                                          trainer=dict(lr_config=dict(warmup_iters=1))),
+                           val='same')
     cfg = str(tmp_path / 'cfg.py')
-    write_config(spec_to_config(load_spec(str(tmp_path / 'spec.yaml')), resolve=False), cfg)
+    write_config(spec_to_config(load_spec(spec), resolve=False), cfg)
     work = str(tmp_path / 'work')
 
     run(osp.join(TOOLS, 'train.py'), cfg, '--work-dir', work)
