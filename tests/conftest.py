@@ -1,8 +1,81 @@
+"""Shared fixtures and the suite's device policy.
+
+CPU tests never touch a GPU: the GPUs are hidden from this process and every subprocess
+it starts (``CUDA_VISIBLE_DEVICES=''``, set before torch initialises CUDA; mmengine's
+Runner would otherwise put every model on ``cuda``). Tests marked ``cuda`` do their GPU
+work in a subprocess that sees the machine's GPUs (:func:`run_on_gpu`) and are skipped
+where there is none. Under pytest-xdist each worker gets its share of the cores, so that
+N workers do not each start a thread per core.
+"""
+import functools
+import glob
+import json
+import os
 import os.path as osp
+import shutil
+import subprocess
+import sys
 
 import pytest
 
+MACHINE_VISIBLE_DEVICES = os.environ.get('CUDA_VISIBLE_DEVICES')
+os.environ['CUDA_VISIBLE_DEVICES'] = ''
+_WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+if _WORKERS > 1:
+    os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
+import torch  # noqa: E402  (after the environment above)
+
+if _WORKERS > 1:
+    torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
+
 DATA_DIR = osp.join(osp.dirname(__file__), 'data')
+CUDA_SCRIPT = osp.join(DATA_DIR, 'scripts', 'cuda_checks.py')
+
+
+def gpu_env() -> dict:
+    """This process's environment with the machine's GPUs visible again."""
+    env = dict(os.environ)
+    if MACHINE_VISIBLE_DEVICES is None:
+        env.pop('CUDA_VISIBLE_DEVICES', None)
+    else:
+        env['CUDA_VISIBLE_DEVICES'] = MACHINE_VISIBLE_DEVICES
+    return env
+
+
+@functools.lru_cache(maxsize=None)
+def machine_gpu_count() -> int:
+    """GPUs the machine shows, asked in a subprocess (this one must not see them)."""
+    if MACHINE_VISIBLE_DEVICES is not None and not MACHINE_VISIBLE_DEVICES.strip():
+        return 0
+    if not (shutil.which('nvidia-smi') or glob.glob('/dev/nvidia[0-9]*')):
+        return 0
+    out = subprocess.run(
+        [sys.executable, '-c', 'import torch; print(torch.cuda.device_count() '
+         'if torch.cuda.is_available() else 0)'], env=gpu_env(), capture_output=True,
+        text=True, timeout=300)
+    return int(out.stdout.strip() or 0) if out.returncode == 0 else 0
+
+
+def pytest_collection_modifyitems(config, items):
+    cuda_items = [item for item in items if item.get_closest_marker('cuda')]
+    if not cuda_items:
+        return
+    count = machine_gpu_count()
+    for item in cuda_items:
+        need = item.get_closest_marker('cuda').kwargs.get('gpus', 1)
+        if count < need:
+            item.add_marker(pytest.mark.skip(
+                reason=f'needs {need} CUDA GPU(s), this machine shows {count}'))
+
+
+def run_cuda_check(check: str, *args: str, timeout: int = 900) -> dict:
+    """Run ``tests/data/scripts/cuda_checks.py CHECK ARGS`` where the GPUs are visible;
+    return the JSON it prints last."""
+    run = subprocess.run([sys.executable, CUDA_SCRIPT, check, *args], env=gpu_env(),
+                         capture_output=True, text=True, timeout=timeout)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope='session')

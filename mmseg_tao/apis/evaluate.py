@@ -6,7 +6,7 @@ from typing import Dict, List, Sequence
 
 from mmengine.runner import Runner
 
-from .experiment import prepare, task_config
+from .experiment import fast_prediction, prepare, single_process, task_config
 
 
 def format_table(headers: List[str], rows: List[List[str]]) -> str:
@@ -35,11 +35,14 @@ def evaluation_tables(per_class: List[Dict], summary: Dict[str, float]) -> str:
 
 
 def evaluate(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none') -> Dict:
-    """Evaluate ``evaluate.checkpoint`` on ``dataset.test_dataset``; print the tables and
-    write ``results.json`` to the evaluate results dir. Returns the results."""
+    """Evaluate ``evaluate.checkpoint`` on ``dataset.test_dataset`` with
+    ``evaluate.batch_size`` images per pass in ``evaluate.precision``; print the tables
+    and write ``results.json`` to the evaluate results dir. Returns the results."""
     spec = prepare(spec_path, overrides, 'evaluate')
-    cfg = task_config(spec, 'evaluate', launcher)
+    plan = single_process(spec, 'evaluate')
+    cfg = task_config(spec, 'evaluate', launcher, plan)
     runner = Runner.from_cfg(cfg)
+    fast_prediction(runner.model, spec.evaluate.precision)
     metrics = runner.test()
     metric = runner.test_evaluator.metrics[0]
     summary = {k: round(float(metrics[k]), 2) for k in ('mIoU', 'mAcc', 'aAcc')}

@@ -1,34 +1,36 @@
 """From a TAO spec to a ready mmengine config for one task, and process launching."""
-import os
 import os.path as osp
 import socket
 import subprocess
 import sys
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
-import torch
 from mmengine.config import Config
 
 from ..engine import find_resume_checkpoint
 from ..spec import load_spec, spec_to_config
 from ..spec.schema import ExperimentSpec
 from ..spec.translate import results_dir, spec_warnings
+from .launch import LaunchPlan, plan_launch, select_device
 
 
-def task_config(spec: ExperimentSpec, task: str, launcher: str = 'none') -> Config:
+def task_config(spec: ExperimentSpec, task: str, launcher: str = 'none',
+                plan: Optional[LaunchPlan] = None) -> Config:
     """The mmengine config that runs ``task`` for ``spec``.
 
     train: results in ``<results_dir>/train``; resumes from
     ``train.resume_training_checkpoint_path`` or else the newest complete ``iter_N.pth``
     there. evaluate / inference / export: the task's checkpoint is loaded, training parts
-    are dropped. SyncBN only with CUDA and several processes.
+    are dropped. The distributed backend follows the device (NCCL on GPUs, gloo on CPU)
+    and SyncBN is kept only for several GPU processes (``plan``, default: this machine).
     """
+    plan = plan or plan_launch(spec, task, launched=launcher != 'none')
     cfg = spec_to_config(spec)
     cfg['work_dir'] = results_dir(spec, task)
     cfg['launcher'] = launcher
-    if not torch.cuda.is_available():
+    cfg['env_cfg']['dist_cfg'] = dict(backend=plan.backend)
+    if not plan.sync_bn:
         cfg['sync_bn'] = None
-        cfg['env_cfg']['dist_cfg'] = dict(backend='gloo')
     if task == 'train':
         resume_from = spec.train.resume_training_checkpoint_path or \
             find_resume_checkpoint(cfg['work_dir'])
@@ -46,8 +48,11 @@ def task_config(spec: ExperimentSpec, task: str, launcher: str = 'none') -> Conf
 
 
 def prepare(spec_path: str, overrides: Sequence[str], task: str):
-    """Load and check the spec for ``task``; print warnings."""
-    spec = load_spec(spec_path, overrides, task=task)
+    """Load and check the spec for ``task``; print what was resolved and warnings."""
+    notes = []
+    spec = load_spec(spec_path, overrides, task=task, notes=notes)
+    for note in notes:
+        print(f'note: {note}', file=sys.stderr)
     for warning in spec_warnings(spec):
         print(f'warning: {warning}', file=sys.stderr)
     return spec
@@ -59,15 +64,40 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def relaunch_distributed(task: str, spec_path: str, overrides: Sequence[str], nproc: int,
-                         gpu_ids: Optional[List[int]] = None) -> int:
-    """Run this command again under torchrun with ``nproc`` processes (gloo on CPU)."""
-    env = dict(os.environ)
-    if gpu_ids and torch.cuda.is_available():
-        env['CUDA_VISIBLE_DEVICES'] = ','.join(str(i) for i in gpu_ids)
-    env.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // nproc)))
-    cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={nproc}',
+def relaunch_distributed(task: str, spec_path: str, overrides: Sequence[str],
+                         plan: LaunchPlan) -> int:
+    """Run this command again under torchrun: one process per GPU of ``plan`` (each
+    seeing only its GPUs), or ``plan.nproc`` CPU processes (gloo)."""
+    cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={plan.nproc}',
            f'--master_port={_free_port()}', '-m', 'mmseg_tao.cli', task, '-e',
            osp.abspath(spec_path), *overrides, '--launcher', 'pytorch']
-    print(f'launching {nproc} processes: {" ".join(cmd)}', flush=True)
-    return subprocess.call(cmd, env=env)
+    where = (f'GPUs {plan.gpu_ids} (CUDA_VISIBLE_DEVICES={plan.visible_devices}), '
+             f'{plan.backend}' if plan.device == 'cuda' else f'CPU, {plan.backend}')
+    print(f'launching {plan.nproc} processes on {where}: {" ".join(cmd)}', flush=True)
+    return subprocess.call(cmd, env=plan.env())
+
+
+def single_process(spec: ExperimentSpec, task: str) -> LaunchPlan:
+    """Plan ``task`` (evaluate, inference, export) as one process on this machine and make
+    its GPU current; several GPUs asked for are reported, not silently dropped."""
+    plan = plan_launch(spec, task)
+    if plan.nproc > 1:
+        where = f'GPU {plan.gpu_ids[0]}' if plan.device == 'cuda' else 'the CPU'
+        print(f'warning: {task}.num_gpus is {plan.nproc}; {task} runs in one process on '
+              f'{where}', file=sys.stderr)
+    select_device(plan)
+    return plan
+
+
+def fast_prediction(model, precision: str = 'fp32', compile: bool = False):
+    """Set a loaded :class:`~mmseg_tao.models.TAOEncoderDecoder` up for prediction:
+    weights cast once to ``precision``, optionally compiled. Returns the model."""
+    if precision == 'fp32' and not compile:
+        return model
+    if not hasattr(model, 'set_precision'):
+        raise TypeError(f'precision / compile need a TAOEncoderDecoder, got '
+                        f'{type(model).__name__}')
+    model.set_precision(precision)
+    if compile:
+        model.compile_inference()
+    return model

@@ -5,13 +5,12 @@ from typing import List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
-import torch
 from mmengine.utils import ProgressBar
 from mmseg.apis import inference_model, init_model
 
 from ..datasets.palette import Palette
 from ..datasets.tao_dataset import IMG_SUFFIXES, scan_dir
-from .experiment import prepare, task_config
+from .experiment import fast_prediction, prepare, single_process, task_config
 
 
 def list_images(dirs: Sequence[str], root: Optional[str] = None) -> List[Tuple[str, str]]:
@@ -43,10 +42,13 @@ def inference(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'no
     ``vis_tao/<name>.png`` (overlay) under the inference results dir.
 
     ``inference.mode: slide`` runs at full resolution in model-input-sized windows (2/3
-    overlap) instead of resizing the image to the model input. Returns the mask paths.
+    overlap) instead of resizing the image to the model input. ``inference.batch_size``
+    images go through the model at once, in ``inference.precision`` (weights cast once),
+    compiled with ``inference.compile``. Returns the mask paths.
     """
     spec = prepare(spec_path, overrides, 'inference')
-    cfg = task_config(spec, 'inference', launcher)
+    plan = single_process(spec, 'inference')
+    cfg = task_config(spec, 'inference', launcher, plan)
     # No masks at inference: drop the annotation loader from the test pipeline.
     cfg.test_pipeline = [t for t in cfg.test_pipeline if t['type'] != 'LoadTAOAnnotations']
     h, w = spec.model.input_height, spec.model.input_width
@@ -54,24 +56,29 @@ def inference(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'no
         cfg.model.test_cfg = dict(mode='slide', crop_size=(h, w),
                                   stride=(max(1, 2 * h // 3), max(1, 2 * w // 3)))
         cfg.test_pipeline = [t for t in cfg.test_pipeline if t['type'] != 'Resize']
-    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    device = device or ('cuda' if plan.device == 'cuda' else 'cpu')
     model = init_model(cfg, spec.inference.checkpoint, device=device)
+    fast_prediction(model, spec.inference.precision, spec.inference.compile)
     palette = Palette.from_entries([dict(e) for e in cfg.tao_spec['dataset']['palette']])
     img_dir = spec.dataset.test_dataset.img_dir
     images = list_images([img_dir] if isinstance(img_dir, str) else img_dir,
                          spec.dataset.data_root)
     mask_dir, vis_dir = osp.join(cfg.work_dir, 'mask_tao'), osp.join(cfg.work_dir, 'vis_tao')
     written = []
+    batch_size = spec.inference.batch_size or 1
     progress = ProgressBar(len(images))
-    for path, rel in images:
-        pred = inference_model(model, path).pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
-        image = mmcv.imread(path, flag='color')
-        mask_path = osp.join(mask_dir, rel + '.png')
-        os.makedirs(osp.dirname(mask_path), exist_ok=True)
-        mmcv.imwrite(pred, mask_path)
-        mmcv.imwrite(overlay(image, pred, palette.colors, spec.inference.overlay_opacity),
-                     osp.join(vis_dir, rel + '.png'))
-        written.append(mask_path)
-        progress.update()
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        results = inference_model(model, [path for path, _ in batch])
+        for (path, rel), result in zip(batch, results):
+            pred = result.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
+            image = mmcv.imread(path, flag='color')
+            mask_path = osp.join(mask_dir, rel + '.png')
+            os.makedirs(osp.dirname(mask_path), exist_ok=True)
+            mmcv.imwrite(pred, mask_path)
+            mmcv.imwrite(overlay(image, pred, palette.colors, spec.inference.overlay_opacity),
+                         osp.join(vis_dir, rel + '.png'))
+            written.append(mask_path)
+            progress.update()
     print(f'\nwrote {len(written)} masks to {mask_dir} and overlays to {vis_dir}', flush=True)
     return written

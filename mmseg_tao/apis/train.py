@@ -4,18 +4,21 @@ from typing import Sequence
 import torch.distributed as dist
 from mmengine.runner import Runner
 
-from ..spec.translate import num_processes
 from .experiment import prepare, relaunch_distributed, task_config
+from .launch import plan_launch, select_device
 
 
 def train(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none') -> int:
     """Train; with ``train.num_gpus`` / ``train.gpu_ids`` above one process, relaunch
-    under torchrun. Returns the exit status."""
+    under torchrun (one process per GPU, NCCL; gloo without a GPU); one process runs on
+    ``train.gpu_ids[0]``. Returns the exit status."""
     spec = prepare(spec_path, overrides, 'train')
-    nproc = num_processes(spec, 'train')
-    if nproc > 1 and launcher == 'none':
-        return relaunch_distributed('train', spec_path, overrides, nproc, spec.train.gpu_ids)
-    cfg = task_config(spec, 'train', launcher)
+    plan = plan_launch(spec, 'train', launched=launcher != 'none')
+    if plan.nproc > 1 and launcher == 'none':
+        return relaunch_distributed('train', spec_path, overrides, plan)
+    if launcher == 'none':
+        select_device(plan)
+    cfg = task_config(spec, 'train', launcher, plan)
     if cfg.get('load_from'):
         print(f'resuming from {cfg.load_from}', flush=True)
     runner = Runner.from_cfg(cfg)

@@ -2,12 +2,14 @@
 
 mmengine 0.10.7 calls ``torch.cuda.set_device`` unconditionally when it initialises a
 ``pytorch`` launcher, asks for NCCL by default, and wraps CPU models in DDP with
-``device_ids``, which DDP rejects for CPU modules. These patches change behaviour only
-when no accelerator is present.
+``device_ids``, which DDP rejects for CPU modules, and converts BN to SyncBN when a config
+says ``sync_bn`` (SyncBN raises on CPU tensors). These patches change behaviour only for
+models on the CPU.
 """
 import functools
 
 import torch
+from mmengine.logging import print_log
 
 
 def install() -> None:
@@ -40,3 +42,18 @@ def install() -> None:
         ddp_init(self, module, *args, **kwargs)
 
     MMDistributedDataParallel.__init__ = __init__
+
+    import mmengine.runner.runner as runner_module
+    convert = runner_module.convert_sync_batchnorm
+
+    @functools.wraps(convert)
+    def convert_sync_batchnorm(module, implementation='torch'):
+        param = next(module.parameters(), None)
+        if param is not None and param.device.type == 'cpu':
+            print_log('sync_bn is set but the model is on the CPU, where SyncBN cannot run: '
+                      'keeping BatchNorm (statistics per process)', logger='current',
+                      level=30)
+            return module
+        return convert(module, implementation)
+
+    runner_module.convert_sync_batchnorm = convert_sync_batchnorm

@@ -1,4 +1,5 @@
 from .hooks import *  # noqa: F401,F403
+from .optimizers import *  # noqa: F401,F403
 from .resume import find_resume_checkpoint, is_complete_checkpoint
 
 __all__ = ['find_resume_checkpoint', 'is_complete_checkpoint']

@@ -2,7 +2,7 @@
 import dataclasses
 import os.path as osp
 import typing
-from typing import Iterable, List, Optional, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -27,6 +27,8 @@ TASK_REQUIREMENTS = {
     'export': [('export.checkpoint', 'the model to export'),
                ('dataset.palette', 'the number of classes')],
 }
+# Sections with num_gpus / gpu_ids (export runs on one device).
+GPU_SECTIONS = ('train', 'evaluate', 'inference')
 VALIDATION_REQUIREMENTS = [('dataset.val_dataset.img_dir', 'validation images'),
                            ('dataset.val_dataset.ann_dir', 'validation masks')]
 
@@ -123,6 +125,40 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
     return data
 
 
+def reconcile_gpus(num_gpus: int, gpu_ids: Sequence[int]) -> Tuple[int, List[int]]:
+    """TAO's launcher rule (``nvidia_tao_pytorch`` entrypoint, 5.x): when the two disagree,
+    the count is ``max(num_gpus, len(gpu_ids))`` and a list of another length becomes
+    ``range(count)``.
+
+    >>> reconcile_gpus(2, [0])
+    (2, [0, 1])
+    >>> reconcile_gpus(1, [2, 3])
+    (2, [2, 3])
+    """
+    ids = list(gpu_ids or [])
+    if num_gpus == len(ids):
+        return num_gpus, ids
+    num = max(num_gpus, len(ids))
+    return num, ids if len(ids) == num else list(range(num))
+
+
+
+def _resolve_gpus(data: dict, spec: ExperimentSpec, notes: List[str]) -> None:
+    """Apply TAO's gpu rules to the built spec: ``gpu_id`` (TAO < 5.5) stands for
+    ``gpu_ids: [gpu_id]`` when ``gpu_ids`` is not given, then :func:`reconcile_gpus`."""
+    for task in GPU_SECTIONS:
+        section = getattr(spec, task)
+        raw = data.get(task) if isinstance(data.get(task), dict) else {}
+        if getattr(section, 'gpu_id', None) is not None and 'gpu_ids' not in raw:
+            section.gpu_ids = [section.gpu_id]
+        num, ids = reconcile_gpus(section.num_gpus, section.gpu_ids)
+        if (num, ids) != (section.num_gpus, section.gpu_ids):
+            notes.append(f'{task}.num_gpus ({section.num_gpus}) and {task}.gpu_ids '
+                         f'({section.gpu_ids}) disagree: using num_gpus {num}, gpu_ids {ids} '
+                         "(TAO's rule)")
+            section.num_gpus, section.gpu_ids = num, ids
+
+
 def check_for_task(spec: ExperimentSpec, task: Optional[str]) -> List[str]:
     """Problems that make ``spec`` unusable for ``task`` (None: any task)."""
     problems: List[str] = []
@@ -153,8 +189,8 @@ def check_for_task(spec: ExperimentSpec, task: Optional[str]) -> List[str]:
     return problems
 
 
-def load_spec(path: str, overrides: Iterable[str] = (),
-              task: Optional[str] = None) -> ExperimentSpec:
+def load_spec(path: str, overrides: Iterable[str] = (), task: Optional[str] = None,
+              notes: Optional[List[str]] = None) -> ExperimentSpec:
     """Read, override, validate and check a spec; every problem is reported at once.
 
     Args:
@@ -162,6 +198,8 @@ def load_spec(path: str, overrides: Iterable[str] = (),
         overrides: ``key=value`` strings (dotted spec paths).
         task: ``train``, ``evaluate``, ``inference`` or ``export`` to check what the task
             needs; None checks the spec alone.
+        notes: If given, receives what the loader resolved on the user's behalf (e.g. the
+            reconciled ``num_gpus`` / ``gpu_ids``), for the caller to show.
 
     Raises:
         SpecError: listing every problem, each with its key path.
@@ -176,6 +214,7 @@ def load_spec(path: str, overrides: Iterable[str] = (),
     problems: List[str] = []
     spec = build(ExperimentSpec, data, '', problems)
     if not problems:
+        _resolve_gpus(data, spec, notes if notes is not None else [])
         problems += check_for_task(spec, task)
     if problems:
         raise SpecError(problems, source=path)

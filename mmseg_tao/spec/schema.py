@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Union
 from ..models.backbones import FAN_ARCHS, MIT_ARCHS
 
 BACKBONES = tuple(MIT_ARCHS) + tuple(FAN_ARCHS)
+PRECISION_CHOICES = ('fp32', 'fp16', 'bf16')
 StrOrList = Union[str, List[str]]
 
 
@@ -282,10 +283,13 @@ class EvaluateSpec:
     num_gpus: int = _f(1, ge=1)
     gpu_ids: List[int] = _f(factory=lambda: [0], ge=0)
     gpu_id: Optional[int] = _f(None, ge=0)  # TAO < 5.5 name of gpu_ids
+    # Images per forward pass (null: 1).
     batch_size: Optional[int] = _f(None, gt=0)
     results_dir: Optional[str] = None
     encryption_key: Optional[str] = None
     exp_config: ExpConfig = _f(factory=ExpConfig)
+    # mmseg-tao: number format of the model's weights and activations (cast once).
+    precision: str = _f('fp32', choices=PRECISION_CHOICES)
 
 
 @dataclass
@@ -295,6 +299,7 @@ class InferenceSpec:
     num_gpus: int = _f(1, ge=1)
     gpu_ids: List[int] = _f(factory=lambda: [0], ge=0)
     gpu_id: Optional[int] = _f(None, ge=0)
+    # Images per forward pass (null: 1).
     batch_size: Optional[int] = _f(None, gt=0)
     results_dir: Optional[str] = None
     encryption_key: Optional[str] = None
@@ -302,6 +307,10 @@ class InferenceSpec:
     # mmseg-tao: 'whole' resizes to the model input; 'slide' tiles large images.
     mode: str = _f('whole', choices=('whole', 'slide'))
     overlay_opacity: float = _f(0.5, ge=0.0, le=1.0)
+    # mmseg-tao: number format of the model's weights and activations (cast once), and
+    # torch.compile (CUDA graphs on a GPU) for repeated fixed shapes.
+    precision: str = _f('fp32', choices=PRECISION_CHOICES)
+    compile: bool = False
 
 
 @dataclass

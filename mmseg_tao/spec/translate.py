@@ -118,12 +118,13 @@ def _train_dataset(spec: ExperimentSpec) -> Optional[dict]:
     return inner if times == 1 else dict(type='RepeatDataset', times=times, dataset=inner)
 
 
-def _loader(spec: ExperimentSpec, dataset: Optional[dict], train: bool) -> Optional[dict]:
+def _loader(spec: ExperimentSpec, dataset: Optional[dict], train: bool,
+            batch_size: int = 1) -> Optional[dict]:
     if dataset is None:
         return None
     workers = spec.dataset.workers_per_gpu
     return dict(
-        batch_size=spec.dataset.batch_size if train else 1,
+        batch_size=spec.dataset.batch_size if train else batch_size,
         num_workers=workers, persistent_workers=workers > 0,
         sampler=dict(type='InfiniteSampler', shuffle=spec.dataset.shuffle) if train
         else dict(type='DefaultSampler', shuffle=False),
@@ -235,10 +236,12 @@ MAPPING: List[Rule] = [
       'TAOIoUMetric (mIoU, per-class IoU / Acc) when validating'),
     R('val_cfg', ('train.validate', ), lambda v: dict(type='ValLoop') if v else None,
       "dict(type='ValLoop') when validating"),
-    R('test_dataloader', ('dataset.test_dataset', 'dataset.val_dataset'),
-      Whole(lambda s: _loader(s, _test_dataset(s), train=False)),
+    R('test_dataloader', ('dataset.test_dataset', 'dataset.val_dataset', 'evaluate.batch_size'),
+      Whole(lambda s: _loader(s, _test_dataset(s), train=False,
+                              batch_size=s.evaluate.batch_size or 1)),
       'test_dataset, else val_dataset (so tools/test.py works on a training spec); '
-      'batch size 1'),
+      'batch size evaluate.batch_size (default 1; images of different sizes are run in '
+      'groups of equal size)'),
     R('test_evaluator', ('dataset.test_dataset', 'dataset.val_dataset'),
       Whole(lambda s: _iou_metric() if _test_dataset(s) else None),
       'TAOIoUMetric when there is a test dataloader'),
@@ -249,8 +252,11 @@ MAPPING: List[Rule] = [
     R('train_cfg.max_iters', ('train.max_iters', ), lambda s: s, ''),
     R('train_cfg.val_interval', ('train.validation_interval', 'train.max_iters'),
       lambda v, m: v or m, ''),
-    R('optim_wrapper.type', ('train.amp', ), lambda a: 'AmpOptimWrapper' if a else 'OptimWrapper',
-      'AMP only when asked (TAO always uses it; it needs a GPU)'),
+    R('optim_wrapper.type', ('train.amp', ),
+      lambda a: 'TAOAmpOptimWrapper' if a else 'OptimWrapper',
+      'mixed precision only when asked (TAO always uses fp16): bfloat16 on GPUs that have it '
+      '(no loss scaling), float16 with dynamic loss scaling on older GPUs, bfloat16 '
+      'autocast on the CPU'),
     R('optim_wrapper.optimizer.lr', ('train.trainer.sf_optim.lr', ), lambda s: s, ''),
     R('optim_wrapper.optimizer.betas', ('train.trainer.sf_optim.betas', ), tuple, ''),
     R('optim_wrapper.optimizer.weight_decay', ('train.trainer.sf_optim.weight_decay', ),

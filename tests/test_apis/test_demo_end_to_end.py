@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
@@ -88,7 +89,10 @@ def test_two_processes_match_one(demo, tmp_path):
     tao('train', *common, f'results_dir={tmp_path / "one"}')
     out = tao('train', *common, 'dataset.batch_size=2', 'train.num_gpus=2',
               f'results_dir={tmp_path / "two"}')
-    assert 'launching 2 processes' in out
+    assert 'launching 2 processes on CPU, gloo' in out
+    # TAO's rule made gpu_ids [0] into [0, 1], and the record says so.
+    record = yaml.safe_load(open(tmp_path / 'two' / 'train' / 'experiment_spec.yaml'))
+    assert (record['train']['num_gpus'], record['train']['gpu_ids']) == (2, [0, 1])
     one, two = _losses(tmp_path / 'one'), _losses(tmp_path / 'two')
     assert len(one) == len(two) == 20
     w1, w2 = one.reshape(4, 5).mean(1), two.reshape(4, 5).mean(1)

@@ -134,7 +134,7 @@ def test_validate_false_and_short_runs(tmp_path):
     assert cfg['param_scheduler'] == [
         dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=200)]
     assert cfg['train_dataloader']['dataset']['type'] == 'TAOSegDataset'
-    assert cfg['optim_wrapper']['type'] == 'AmpOptimWrapper'
+    assert cfg['optim_wrapper']['type'] == 'TAOAmpOptimWrapper'
 
 
 IN_CHANNELS = {  # TAO's table (REFERENCE.md / TAO channels_map)
