@@ -31,6 +31,10 @@ def task_config(spec: ExperimentSpec, task: str, launcher: str = 'none',
     cfg['env_cfg']['dist_cfg'] = dict(backend=plan.backend)
     if not plan.sync_bn:
         cfg['sync_bn'] = None
+    if plan.device == 'cuda':  # page-locked batches: asynchronous copies to the GPU
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            if cfg.get(loader):
+                cfg[loader]['pin_memory'] = True
     if task == 'train':
         resume_from = spec.train.resume_training_checkpoint_path or \
             find_resume_checkpoint(cfg['work_dir'])

@@ -276,7 +276,8 @@ MAPPING: List[Rule] = [
     R('custom_hooks[0].interval', ('train.logging_interval', ), lambda s: s,
       "TAO's status.json (TAOStatusLoggerHook); checkpoints are written atomically "
       '(AtomicCheckpointHook); the resolved spec and class mapping are saved '
-      '(ExperimentRecordHook)'),
+      '(ExperimentRecordHook); losses reach the logs without a host-device '
+      'synchronisation per iteration (DeferredRuntimeInfoHook)'),
     R('find_unused_parameters', ('train.trainer.find_unused_parameters', ), lambda s: s, ''),
     R('load_from', ('train.resume_training_checkpoint_path', ), lambda s: s,
       'resume from this checkpoint (the TAO command also resumes from the newest '
@@ -344,6 +345,7 @@ def skeleton() -> Dict[str, Any]:
         val_cfg=None,
         test_cfg=None,
         default_hooks=dict(
+            runtime_info=dict(type='DeferredRuntimeInfoHook'),
             timer=dict(type='IterTimerHook'),
             logger=dict(type='LoggerHook', interval=None, log_metric_by_epoch=False),
             param_scheduler=dict(type='ParamSchedulerHook'),

@@ -72,6 +72,7 @@ def test_cpu_plan_is_gloo_without_sync_bn(spec_path, monkeypatch):
     assert plan.env({})['OMP_NUM_THREADS'] == str(max(1, (os.cpu_count() or 1) // 2))
     cfg = experiment.task_config(spec, 'train')
     assert cfg.env_cfg.dist_cfg.backend == 'gloo' and cfg.sync_bn is None
+    assert not cfg.train_dataloader.get('pin_memory')
 
 
 def test_gpu_plan_is_nccl_one_process_per_gpu(spec_path, fake_gpus, monkeypatch):
@@ -82,6 +83,7 @@ def test_gpu_plan_is_nccl_one_process_per_gpu(spec_path, fake_gpus, monkeypatch)
     assert 'OMP_NUM_THREADS' not in plan.env({})
     cfg = experiment.task_config(spec, 'train', plan=plan)
     assert cfg.env_cfg.dist_cfg.backend == 'nccl'
+    assert cfg.train_dataloader.pin_memory
     assert cfg.sync_bn == 'torch'  # the spec's default norm is SyncBN
     # gpu_ids index the GPUs this process sees: an existing CUDA_VISIBLE_DEVICES is mapped.
     monkeypatch.setenv('CUDA_VISIBLE_DEVICES', '4,5,6,7')

@@ -80,6 +80,14 @@ def test_evaluate_tables_and_json(experiment):
     assert set(result['summary']) == {'mIoU', 'mAcc', 'aAcc'} and result['num_images'] == 3
     ious = [r['IoU'] for r in result['per_class']]
     assert result['summary']['mIoU'] == pytest.approx(np.nanmean(ious), abs=0.011)
+    # Batched: the same numbers as one image at a time; bf16 weights: close to them.
+    tao('evaluate', '-e', spec, 'evaluate.batch_size=3', f'evaluate.results_dir={root / "b3"}')
+    batched = json.load(open(root / 'b3' / 'results.json'))
+    assert batched['summary'] == result['summary']
+    tao('evaluate', '-e', spec, 'evaluate.batch_size=2', 'evaluate.precision=bf16',
+        f'evaluate.results_dir={root / "bf16"}')
+    bf16 = json.load(open(root / 'bf16' / 'results.json'))
+    assert bf16['summary']['aAcc'] == pytest.approx(result['summary']['aAcc'], abs=1.0)
 
 
 def test_inference_masks_named_after_images(experiment):
@@ -96,6 +104,12 @@ def test_inference_masks_named_after_images(experiment):
         assert set(np.unique(mask)) <= {0, 1}
         assert np.array(Image.open(out / 'vis_tao' / name)).shape == (image.height,
                                                                      image.width, 3)
+    # Two images per forward pass: the same masks.
+    tao('inference', '-e', spec, 'inference.batch_size=2',
+        f'inference.results_dir={root / "batched"}')
+    for name in names:
+        assert np.array_equal(np.array(Image.open(out / 'mask_tao' / name)),
+                              np.array(Image.open(root / 'batched' / 'mask_tao' / name)))
     # Sliding window: full-resolution windows give masks of the same names and sizes.
     tao('inference', '-e', spec, 'inference.mode=slide',
         f'inference.results_dir={root / "slide"}')

@@ -15,6 +15,18 @@ from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
+from mmseg.utils import SampleList
+
+
+def pixel_accuracy(seg_logits: torch.Tensor, seg_label: torch.Tensor,
+                   ignore_index: int) -> torch.Tensor:
+    """Top-1 accuracy (%) over pixels whose label is not ``ignore_index``, as mmseg's
+    ``accuracy(..., topk=1)`` computes it (same epsilon for all-ignored batches), without
+    leaving the device."""
+    eps = torch.finfo(torch.float32).eps
+    valid = seg_label != ignore_index
+    correct = ((seg_logits.argmax(dim=1) == seg_label) & valid).sum().float()
+    return ((correct + eps) * 100.0 / (valid.sum().float() + eps)).reshape(1)
 
 
 class LinearEmbed(nn.Module):
@@ -68,6 +80,27 @@ class TAOSegFormerHead(BaseDecodeHead):
             embed_dim * len(self.in_channels), embed_dim, kernel_size=1,
             norm_cfg=self.norm_cfg, act_cfg=dict(type='ReLU'))
         self.linear_pred = nn.Conv2d(embed_dim, self.out_channels, kernel_size=1)
+
+    def loss_by_feat(self, seg_logits: torch.Tensor, batch_data_samples: SampleList) -> dict:
+        """:meth:`BaseDecodeHead.loss_by_feat` (logits resized to the labels, each
+        ``loss_decode`` summed by name, ``acc_seg``) with the accuracy computed on the
+        device: mmseg's ``accuracy`` selects the valid pixels by boolean indexing, a
+        host-device synchronisation in every training step."""
+        seg_label = self._stack_batch_gt(batch_data_samples)
+        seg_logits = resize(seg_logits, size=seg_label.shape[2:], mode='bilinear',
+                            align_corners=self.align_corners)
+        seg_weight = None if self.sampler is None else self.sampler.sample(seg_logits, seg_label)
+        seg_label = seg_label.squeeze(1)
+        losses = self.loss_decode if isinstance(self.loss_decode, nn.ModuleList) \
+            else [self.loss_decode]
+        loss = dict()
+        for loss_decode in losses:
+            value = loss_decode(seg_logits, seg_label, weight=seg_weight,
+                                ignore_index=self.ignore_index)
+            name = loss_decode.loss_name
+            loss[name] = loss[name] + value if name in loss else value
+        loss['acc_seg'] = pixel_accuracy(seg_logits, seg_label, self.ignore_index)
+        return loss
 
     def cls_seg(self, feat: torch.Tensor) -> torch.Tensor:
         if self.dropout is not None:

@@ -37,6 +37,11 @@ class TAOEncoderDecoder(EncoderDecoder):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._register_load_state_dict_pre_hook(self._convert_foreign_layout)
+        # Host-to-device copies of the batch need not block the CPU (they overlap the
+        # previous step when the dataloader pins memory; from pageable memory they are
+        # synchronous anyway). mmseg's SegDataPreProcessor does not take the argument.
+        if hasattr(self.data_preprocessor, '_non_blocking'):
+            self.data_preprocessor._non_blocking = True
         self.compute_dtype: torch.dtype = torch.float32
         self._logits_fn: Optional[Callable] = None
         self._cudagraphs = False

@@ -43,3 +43,34 @@ def test_matches_reference_forward_and_backward():
             torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-4)
     assert ours.shape == (2, 5, 40, 48)
     assert not hasattr(head, 'conv_seg')  # the classifier is linear_pred, as in TAO
+
+
+def test_loss_equals_mmseg_without_host_sync():
+    """Same losses and accuracy as mmseg's BaseDecodeHead.loss_by_feat, including ignored
+    pixels and an all-ignored batch, but no boolean-mask indexing (a host sync)."""
+    from mmengine.structures import PixelData
+    from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+    from mmseg.structures import SegDataSample
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(0)
+    head = MODELS.build(dict(type='TAOSegFormerHead', in_channels=[8, 16, 32, 64],
+                             embed_dim=24, num_classes=5))
+    logits = torch.randn(2, 5, 16, 16)
+    for labels in (torch.randint(0, 5, (2, 1, 64, 64)),  # some pixels set to ignore below
+                   torch.full((2, 1, 64, 64), 255)):  # all ignored
+        labels[:, :, :8] = 255
+        samples = []
+        for lab in labels:
+            s = SegDataSample()
+            s.gt_sem_seg = PixelData(data=lab)
+            samples.append(s)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            ours = head.loss_by_feat(logits, samples)
+        ref = BaseDecodeHead.loss_by_feat(head, logits, samples)
+        assert set(ours) == set(ref) == {'loss_ce', 'acc_seg'}
+        assert torch.allclose(ours['loss_ce'], ref['loss_ce'])
+        assert ours['acc_seg'].shape == ref['acc_seg'].shape
+        assert torch.allclose(ours['acc_seg'], ref['acc_seg'], rtol=1e-5)
+        ops = {e.key for e in prof.key_averages()}
+        assert not ops & {'aten::nonzero', 'aten::item', 'aten::_local_scalar_dense'}
