@@ -3,8 +3,9 @@
     mmseg-tao {train,evaluate,inference,export} -e spec.yaml [results_dir=DIR] [key=value ...]
 
 ``key=value`` overrides use the spec's dotted paths (``train.max_iters=100``,
-``evaluate.checkpoint=model.pth``). ``<task>.num_gpus`` / ``<task>.gpu_ids`` above one
-process launch torchrun (training; gloo without a GPU).
+``evaluate.checkpoint=model.pth``). ``<task>.num_gpus`` / ``<task>.gpu_ids`` are
+reconciled as TAO does; training on several GPUs relaunches under torchrun, one process
+per GPU with NCCL (gloo processes on a machine without a GPU).
 """
 import argparse
 import sys

@@ -1,9 +1,11 @@
 """The TAO tasks as functions: train, evaluate, inference, export (from a spec)."""
 from .evaluate import evaluate, evaluation_tables
-from .experiment import task_config
+from .experiment import fast_prediction, task_config
 from .export import deploy_config, export, pixel_agreement
 from .inference import inference, overlay
+from .launch import LaunchPlan, plan_launch
 from .train import train
 
 __all__ = ['train', 'evaluate', 'inference', 'export', 'task_config', 'evaluation_tables',
-           'deploy_config', 'pixel_agreement', 'overlay']
+           'deploy_config', 'pixel_agreement', 'overlay', 'fast_prediction', 'LaunchPlan',
+           'plan_launch']

@@ -93,10 +93,8 @@ class TAOEncoderDecoder(EncoderDecoder):
             logits = self._logits_fn(inputs)
         else:
             logits = self._logits(inputs)
-        # float() copies reduced-precision logits; clone() detaches float32 ones from
-        # CUDA-graph output buffers that the next replay overwrites.
-        logits = logits.float() if logits.dtype != torch.float32 else logits.clone()
-        return self.decode_head.predict_by_feat(logits, batch_img_metas)
+        # Resized (a new tensor) before the next call can reuse CUDA-graph output buffers.
+        return self.decode_head.predict_by_feat(logits.float(), batch_img_metas)
 
     def test_step(self, data: Union[dict, tuple, list]) -> SampleList:
         """Predict a batch; images of different sizes are run in groups of equal size

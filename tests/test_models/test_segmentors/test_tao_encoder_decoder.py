@@ -90,3 +90,34 @@ def test_compiled_prediction_matches_eager():
     for ref, out, again in zip(ref_logits, logits, logits_again):
         assert torch.allclose(out, ref, atol=1e-4, rtol=1e-4)
         assert torch.equal(again, out)  # a second call reuses the compiled graph
+
+
+def test_cuda_graph_mode_marks_steps_and_copies_outputs(monkeypatch):
+    """With CUDA graphs (reduce-overhead) each prediction starts a new graph step.
+    torch.compile is replaced by a recorder: the GPU run is in tests/test_gpu."""
+    compiled, steps, outputs = [], [], []
+
+    def fake_compile(fn, **kwargs):
+        compiled.append(kwargs)
+
+        def run(x):
+            outputs.append(fn(x))
+            return outputs[-1]
+        return run
+
+    monkeypatch.setattr(torch, 'compile', fake_compile)
+    monkeypatch.setattr(torch.compiler, 'cudagraph_mark_step_begin',
+                        lambda: steps.append(1))
+    model = build()
+    data = batch([(64, 64)] * 2)
+    ref_logits, _ = logits_and_masks(model, data)
+    model.compile_inference()  # on the CPU: the default mode, no CUDA graphs
+    assert compiled == [dict(mode='default', dynamic=False)]
+    logits_and_masks(model, data)
+    assert steps == []
+    model.compile_inference('reduce-overhead')
+    logits, _ = logits_and_masks(model, data)
+    assert steps == [1] and compiled[-1]['mode'] == 'reduce-overhead'
+    assert len(outputs) == 2
+    for ref, out in zip(ref_logits, logits):
+        assert torch.equal(out, ref)
