@@ -13,6 +13,7 @@ import torch
 
 from ..spec.validation import SpecError
 
+
 @dataclass
 class LaunchPlan:
     """How a task's processes are started.

@@ -142,7 +142,6 @@ def reconcile_gpus(num_gpus: int, gpu_ids: Sequence[int]) -> Tuple[int, List[int
     return num, ids if len(ids) == num else list(range(num))
 
 
-
 def _resolve_gpus(data: dict, spec: ExperimentSpec, notes: List[str]) -> None:
     """Apply TAO's gpu rules to the built spec: ``gpu_id`` (TAO < 5.5) stands for
     ``gpu_ids: [gpu_id]`` when ``gpu_ids`` is not given, then :func:`reconcile_gpus`."""

@@ -287,7 +287,6 @@ MAPPING: List[Rule] = [
 ]
 
 
-
 def skeleton() -> Dict[str, Any]:
     """The config's fixed structure; :data:`MAPPING` fills in the values."""
     return dict(

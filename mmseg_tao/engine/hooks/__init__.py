@@ -3,5 +3,5 @@ from .deferred_runtime_info_hook import DeferredRuntimeInfoHook
 from .experiment_record_hook import ExperimentRecordHook
 from .tao_status_logger_hook import TAOStatusLoggerHook, write_status
 
-__all__ = ['AtomicCheckpointHook', 'DeferredRuntimeInfoHook', 'ExperimentRecordHook', 'TAOStatusLoggerHook',
-           'atomic_write_text', 'write_status']
+__all__ = ['AtomicCheckpointHook', 'DeferredRuntimeInfoHook', 'ExperimentRecordHook',
+           'TAOStatusLoggerHook', 'atomic_write_text', 'write_status']

@@ -11,6 +11,7 @@ from model_utils import tiny_segmentor
 def build(backbone: str = 'mit_b0'):
     return tiny_segmentor(backbone).eval()
 
+
 def logits_and_masks(model, data):
     with torch.no_grad():
         out = model.test_step(data)
