@@ -49,7 +49,8 @@ def test_help_documents_the_offline_install():
     (['--bogus'], "unknown argument '--bogus'"),
     (['--venv'], '--venv needs a directory'),
     (['--wheelhouse'], '--wheelhouse needs a directory'),
-    (['--wheelhouse', '/nonexistent/wheels'], "wheelhouse '/nonexistent/wheels' is not a directory"),
+    (['--wheelhouse', '/nonexistent/wheels'],
+     "wheelhouse '/nonexistent/wheels' is not a directory"),
 ])
 def test_bad_arguments_exit_2_before_doing_anything(tmp_path, args, message):
     venv = tmp_path / 'venv'
@@ -150,7 +151,8 @@ def test_fill_dry_run_leaves_torch_out_unless_asked(tmp_path):
                 'mmengine==0.10.7', 'mmsegmentation==1.2.2', "mmcv 2.1.0's runtime"):
         assert req in together, req
     assert line(proc.stdout, 'without dependencies: ') == 'without dependencies: mmdeploy==1.3.1'
-    assert line(proc.stdout, 'torch: ').startswith('torch: not downloaded (placeholders torch==2.14.1')
+    assert line(proc.stdout, 'torch: ').startswith(
+        'torch: not downloaded (placeholders torch==2.14.1')
     assert 'cp312-cuda' in line(proc.stdout, 'mmcv wheels from: ')
     assert not wheels.exists()
 
@@ -158,8 +160,9 @@ def test_fill_dry_run_leaves_torch_out_unless_asked(tmp_path):
                env={'TORCH_SPEC': 'torch==2.9.1 torchvision==0.24.1',
                     'TORCH_INDEX_URL': 'https://download.pytorch.org/whl/cu126'})
     assert proc.returncode == 0, proc.stderr
-    assert line(proc.stdout, 'torch: ') == ('torch: torch==2.9.1 torchvision==0.24.1 from '
-                                            'https://download.pytorch.org/whl/cu126, with dependencies')
+    assert line(proc.stdout, 'torch: ') == (
+        'torch: torch==2.9.1 torchvision==0.24.1 from https://download.pytorch.org/whl/cu126, '
+        'with dependencies')
 
     proc = run(FILL, str(wheels), '--python-version', '3.12', '--dry-run',
                env={'TORCH_SPEC': 'torch torchvision'})
