@@ -179,6 +179,7 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=1000, val_interval=500)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
+    runtime_info=dict(type='DeferredRuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
@@ -373,6 +374,7 @@ tao_spec = dict(
             default_scope='mmseg',
             log_level='INFO',
         ),
+        precision='fp32',
     ),
     inference=dict(
         checkpoint=None,
@@ -396,6 +398,8 @@ tao_spec = dict(
         ),
         mode='whole',
         overlay_opacity=0.5,
+        precision='fp32',
+        compile=False,
     ),
     export=dict(
         checkpoint=None,
