@@ -1,4 +1,5 @@
-"""Every real TAO spec in ../shared/tao_specs is accepted unchanged and translates."""
+"""Every real TAO spec in tests/data/tao_specs (sources in its README) is accepted unchanged
+and translates."""
 import glob
 import os.path as osp
 
@@ -7,7 +8,7 @@ from mmengine.config import Config
 
 from mmseg_tao.spec import load_spec, spec_to_config, write_config
 
-SPEC_DIR = osp.join(osp.dirname(__file__), '..', '..', '..', 'shared', 'tao_specs')
+SPEC_DIR = osp.join(osp.dirname(__file__), '..', 'data', 'tao_specs')
 SPECS = sorted(glob.glob(osp.join(SPEC_DIR, '*.yaml')))
 
 
