@@ -21,9 +21,11 @@ class SplitReport:
         class_images: Training id -> images containing the class.
         ignored_pixels: Pixels at the ignore index.
         sizes: (width, height) -> images of that size.
+        warnings: Legal data that probably does not mean what it says, naming the file.
     """
     pairs: int = 0
     problems: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
     class_pixels: Counter = field(default_factory=collections.Counter)
     class_images: Counter = field(default_factory=collections.Counter)
     ignored_pixels: int = 0
@@ -62,6 +64,8 @@ def check_pairs(pairs: Sequence[Tuple[str, Optional[str]]], palette: Palette,
             report.problems.append(text if text.startswith(seg_path) else
                                    f'{seg_path}: unreadable or truncated mask ({err})')
             continue
+        if input_type == 'grayscale':
+            _check_binary_values(seg_path, report)
         if size is not None and (mask.shape[1], mask.shape[0]) != size:
             report.problems.append(
                 f'{seg_path}: mask is {mask.shape[1]}x{mask.shape[0]} but image {img_path} '
@@ -73,6 +77,19 @@ def check_pairs(pairs: Sequence[Tuple[str, Optional[str]]], palette: Palette,
                 report.class_pixels[t] += int(counts[t])
                 report.class_images[t] += 1
     return report
+
+
+def _check_binary_values(seg_path: str, report: SplitReport) -> None:
+    """TAO binarises grayscale masks as value / 255 > 0.5: a mask whose foreground is
+    stored as small values (0/1 masks) becomes all background."""
+    with Image.open(seg_path) as img:
+        values = np.flatnonzero(np.bincount(np.asarray(img).ravel(), minlength=256))
+    if values.size and values.max() > 0 and values.max() <= 127:
+        shown = ', '.join(str(int(v)) for v in values[:10])
+        report.warnings.append(
+            f'{seg_path}: values {{{shown}}} and none above 127: input_type grayscale '
+            'binarises masks as value / 255 > 0.5 (TAO), so this mask is all background; '
+            'store the foreground as 255, or use input_type rgb with label_id values')
 
 
 def format_report(name: str, report: SplitReport, classes: Sequence[str]) -> str:
@@ -95,6 +112,9 @@ def format_report(name: str, report: SplitReport, classes: Sequence[str]) -> str
         absent = [c for t, c in enumerate(classes) if not report.class_pixels.get(t)]
         if absent:
             lines.append(f'  note: no pixels of {", ".join(absent)}')
+    if report.warnings:
+        lines.append(f'  {len(report.warnings)} warning(s):')
+        lines += [f'    - {w}' for w in report.warnings]
     if report.problems:
         lines.append(f'  {len(report.problems)} problem(s):')
         lines += [f'    - {p}' for p in report.problems]

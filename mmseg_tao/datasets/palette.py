@@ -5,12 +5,15 @@ A TAO palette is a list of entries ``{seg_class, label_id, mapping_class, rgb}``
 overlays, and ``mapping_class`` the class it is trained as (itself, or another entry's
 ``seg_class`` to merge into). Training ids are the distinct mapping targets, ordered by the
 ``label_id`` of the entry that defines each target and numbered 0..K-1. Class names and
-colours of the trained classes come from those defining entries.
+colours of the trained classes come from those defining entries. Entries may share a colour
+(TAO accepts it): for entries merged into one class that is a plain merge; a colour shared by
+entries of different classes cannot be read from a colour mask, so such masks are refused
+when they use it (id masks never look at colours).
 
 Masks are remapped in one table lookup (never in place value by value), so any
 permutation, a swap of 0 and 1 included, maps correctly.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
@@ -36,12 +39,15 @@ class Palette:
         label_map: Mask value (``label_id``) -> training id.
         rgb_map: Colour (``rgb``) -> training id, for colour masks.
         entries: The source entries, as given.
+        ambiguous_rgb: Colours shared by entries of different training classes -> the
+            indices of those entries; not in ``rgb_map``.
     """
     classes: Tuple[str, ...]
     colors: Tuple[Tuple[int, int, int], ...]
     label_map: Dict[int, int]
     rgb_map: Dict[Tuple[int, int, int], int]
     entries: Tuple[Mapping, ...]
+    ambiguous_rgb: Dict[Tuple[int, int, int], Tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -60,7 +66,6 @@ class Palette:
             raise PaletteError([f'{where}: empty; expected at least one class entry'])
         by_class: Dict[str, int] = {}
         by_label: Dict[int, int] = {}
-        by_rgb: Dict[Tuple[int, int, int], int] = {}
         for i, e in enumerate(entries):
             name, label = e.get('seg_class'), e.get('label_id')
             rgb = tuple(e.get('rgb') or ())
@@ -81,11 +86,6 @@ class Palette:
             if len(rgb) != 3 or not all(isinstance(c, int) and 0 <= c <= 255 for c in rgb):
                 problems.append(f'{where}[{i}].rgb: {list(rgb)} is not three integers in '
                                 '0..255')
-            elif rgb in by_rgb:
-                problems.append(f'{where}[{i}].rgb: {list(rgb)} is already the colour of '
-                                f'{where}[{by_rgb[rgb]}]; colour masks would be ambiguous')
-            else:
-                by_rgb[rgb] = i
         for i, e in enumerate(entries):
             target = e.get('mapping_class', e.get('seg_class'))
             if target not in by_class:
@@ -102,17 +102,35 @@ class Palette:
         targets = sorted({e.get('mapping_class', e['seg_class']) for e in entries},
                          key=lambda c: entries[by_class[c]]['label_id'])
         train_id = {c: t for t, c in enumerate(targets)}
-        label_map, rgb_map = {}, {}
-        for e in entries:
-            t = train_id[e.get('mapping_class', e['seg_class'])]
-            label_map[e['label_id']] = t
-            rgb_map[tuple(e['rgb'])] = t
+        label_map: Dict[int, int] = {}
+        by_rgb: Dict[Tuple[int, int, int], List[int]] = {}
+        for i, e in enumerate(entries):
+            label_map[e['label_id']] = train_id[e.get('mapping_class', e['seg_class'])]
+            by_rgb.setdefault(tuple(e['rgb']), []).append(i)
+        rgb_map, ambiguous = {}, {}
+        for rgb, users in by_rgb.items():
+            ids = {label_map[entries[i]['label_id']] for i in users}
+            if len(ids) == 1:
+                rgb_map[rgb] = ids.pop()
+            else:
+                ambiguous[rgb] = tuple(users)
         return cls(
             classes=tuple(targets),
             colors=tuple(tuple(entries[by_class[c]]['rgb']) for c in targets),
             label_map=label_map,
             rgb_map=rgb_map,
-            entries=tuple(entries))
+            entries=tuple(entries),
+            ambiguous_rgb=ambiguous)
+
+    def describe_ambiguous(self, rgb: Tuple[int, int, int],
+                           where: str = 'dataset.palette') -> str:
+        """Which entries share ``rgb`` and the classes they map to."""
+        def entry(i):
+            e = self.entries[i]
+            return (f'{where}[{i}] ({e.get("seg_class")!r} -> '
+                    f'{e.get("mapping_class", e.get("seg_class"))!r})')
+        users = ', '.join(entry(i) for i in self.ambiguous_rgb[rgb])
+        return f'colour {list(rgb)} is shared by {users}, which map to different classes'
 
     def id_lut(self, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
         """256-entry lookup table: mask value -> training id (others -> ignore_index)."""
@@ -158,6 +176,15 @@ class Palette:
 
     def unknown_colors(self, mask: np.ndarray) -> List[Tuple[int, int, int]]:
         """Colours in an RGB mask that no entry defines."""
-        colors = np.unique(mask.reshape(-1, 3), axis=0)
-        return [tuple(int(c) for c in rgb) for rgb in colors
-                if tuple(int(c) for c in rgb) not in self.rgb_map]
+        return [rgb for rgb in _colors(mask)
+                if rgb not in self.rgb_map and rgb not in self.ambiguous_rgb]
+
+    def ambiguous_colors(self, mask: np.ndarray) -> List[Tuple[int, int, int]]:
+        """Colours in an RGB mask that entries of different classes share."""
+        if not self.ambiguous_rgb:
+            return []
+        return [rgb for rgb in _colors(mask) if rgb in self.ambiguous_rgb]
+
+
+def _colors(mask: np.ndarray) -> List[Tuple[int, int, int]]:
+    return [tuple(int(c) for c in rgb) for rgb in np.unique(mask.reshape(-1, 3), axis=0)]

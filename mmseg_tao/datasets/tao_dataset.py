@@ -1,8 +1,10 @@
 """TAO's folder layout as an mmseg dataset: image / mask directory pairs and a palette."""
+import logging
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
@@ -163,9 +165,14 @@ class TAOSegDataset(BaseSegDataset):
                     tao_input_type=self.input_type, tao_unknown_label=self.unknown_label,
                     ignore_index=self.ignore_index))
         if not problems and self.check_data:
-            problems = check_pairs([(d['img_path'], d['seg_map_path']) for d in data_list],
-                                   self.tao_palette, self.input_type,
-                                   self.unknown_label).problems
+            report = check_pairs([(d['img_path'], d['seg_map_path']) for d in data_list],
+                                 self.tao_palette, self.input_type, self.unknown_label)
+            problems = report.problems
+            for warning in report.warnings[:10]:
+                print_log(f'warning: {warning}', logger='current', level=logging.WARNING)
+            if len(report.warnings) > 10:
+                print_log(f'warning: {len(report.warnings) - 10} more mask(s) like these',
+                          logger='current', level=logging.WARNING)
         if problems:
             raise DatasetError('dataset problems:\n' + '\n'.join(f'  - {p}' for p in problems))
         return data_list

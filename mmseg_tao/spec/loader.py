@@ -27,6 +27,9 @@ TASK_REQUIREMENTS = {
     'export': [('export.checkpoint', 'the model to export'),
                ('dataset.palette', 'the number of classes')],
 }
+# Spellings of TAO's documentation that its code does not read: (section path, documented
+# key, key in TAO's code and specs).
+DOC_ALIASES = [('model.decode_head.decoder_params', 'embed_dims', 'embed_dim')]
 # Sections with num_gpus / gpu_ids (export runs on one device).
 GPU_SECTIONS = ('train', 'evaluate', 'inference')
 VALIDATION_REQUIREMENTS = [('dataset.val_dataset.img_dir', 'validation images'),
@@ -142,6 +145,24 @@ def reconcile_gpus(num_gpus: int, gpu_ids: Sequence[int]) -> Tuple[int, List[int
     return num, ids if len(ids) == num else list(range(num))
 
 
+def _resolve_aliases(data: dict, notes: List[str], problems: List[str]) -> None:
+    """Accept the documented spellings in :data:`DOC_ALIASES` for the code's keys."""
+    for section, alias, key in DOC_ALIASES:
+        node = data
+        for part in section.split('.'):
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or alias not in node:
+            continue
+        if key in node and node[key] != node[alias]:
+            problems.append(f'{section}.{alias}: {node[alias]!r} disagrees with '
+                            f'{section}.{key}: {node[key]!r}; they are one setting '
+                            f'(TAO reads {key})')
+            continue
+        node[key] = node.pop(alias)
+        notes.append(f'{section}.{alias} read as {section}.{key} (the spelling of TAO\'s '
+                     'documentation; TAO\'s code reads the latter)')
+
+
 def _resolve_gpus(data: dict, spec: ExperimentSpec, notes: List[str]) -> None:
     """Apply TAO's gpu rules to the built spec: ``gpu_id`` (TAO < 5.5) stands for
     ``gpu_ids: [gpu_id]`` when ``gpu_ids`` is not given, then :func:`reconcile_gpus`."""
@@ -211,9 +232,11 @@ def load_spec(path: str, overrides: Iterable[str] = (), task: Optional[str] = No
     except SpecError as err:
         raise SpecError(err.problems, source=path) from None
     problems: List[str] = []
+    notes = notes if notes is not None else []
+    _resolve_aliases(data, notes, problems)
     spec = build(ExperimentSpec, data, '', problems)
     if not problems:
-        _resolve_gpus(data, spec, notes if notes is not None else [])
+        _resolve_gpus(data, spec, notes)
         problems += check_for_task(spec, task)
     if problems:
         raise SpecError(problems, source=path)

@@ -74,3 +74,23 @@ def test_check_dataset_tool(tmp_path):
     run = subprocess.run([sys.executable, TOOL, str(tmp_path / 'missing.yaml')],
                          capture_output=True, text=True)
     assert run.returncode == 2 and 'missing.yaml: no such file' in run.stderr
+
+
+def test_grayscale_masks_without_foreground_values_are_named(tmp_path):
+    """input_type grayscale binarises as value / 255 > 0.5 (TAO): 0/1 masks would train as
+    all background. The check warns, naming the file and its values; 0/255 masks pass."""
+    from mmseg_tao.datasets import check_pairs, format_report
+    from mmseg_tao.datasets.palette import Palette
+    palette = Palette.from_entries(ISBI_PALETTE)
+    img, ann = make_dataset(str(tmp_path / 'ok'), n=2, values=(0, 255), gray_image=True)
+    pairs = [(osp.join(img, f), osp.join(ann, f)) for f in sorted(os.listdir(img))]
+    report = check_pairs(pairs, palette, 'grayscale')
+    assert not report.warnings and not report.problems
+    img, ann = make_dataset(str(tmp_path / 'ids'), n=2, values=(0, 1), gray_image=True)
+    pairs = [(osp.join(img, f), osp.join(ann, f)) for f in sorted(os.listdir(img))]
+    report = check_pairs(pairs, palette, 'grayscale')
+    assert not report.problems and len(report.warnings) == 2
+    assert report.warnings[0].startswith(f'{ann}/img_000.png: values {{0, 1}} and none '
+                                         'above 127')
+    assert report.class_pixels.get(1, 0) == 0  # what TAO's rule makes of them
+    assert '2 warning(s)' in format_report('train', report, palette.classes)

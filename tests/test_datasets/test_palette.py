@@ -73,3 +73,28 @@ def test_errors_listed_together():
                for p in problems)
     assert any(p.startswith("dataset.palette[2].mapping_class: 'zz' names no class")
                for p in problems)
+
+
+def test_shared_colour_of_a_merge_is_legal():
+    """TAO accepts entries that share a colour; merged into one class, the colour is just
+    that class in colour masks, and id masks never look at colours."""
+    p = Palette.from_entries([entry('bg', 0, rgb=[0, 0, 0]), entry('fg', 1, rgb=[255, 0, 0]),
+                              entry('fg2', 2, 'fg', rgb=[255, 0, 0])])
+    assert p.classes == ('bg', 'fg') and p.label_map == {0: 0, 1: 1, 2: 1}
+    assert p.rgb_map == {(0, 0, 0): 0, (255, 0, 0): 1} and not p.ambiguous_rgb
+    mask = np.zeros((1, 2, 3), np.uint8)
+    mask[0, 1] = [255, 0, 0]
+    np.testing.assert_array_equal(p.map_rgb(mask), [[0, 1]])
+    assert p.ambiguous_colors(mask) == []
+
+
+def test_colour_shared_by_different_classes():
+    p = Palette.from_entries([entry('bg', 0, rgb=[0, 0, 0]), entry('a', 1, rgb=[9, 9, 9]),
+                              entry('b', 2, rgb=[9, 9, 9])])
+    np.testing.assert_array_equal(p.map_ids(np.array([[0, 1, 2]], np.uint8)), [[0, 1, 2]])
+    assert p.ambiguous_rgb == {(9, 9, 9): (1, 2)} and (9, 9, 9) not in p.rgb_map
+    mask = np.full((1, 2, 3), 9, np.uint8)
+    assert p.ambiguous_colors(mask) == [(9, 9, 9)] and p.unknown_colors(mask) == []
+    assert p.describe_ambiguous((9, 9, 9)) == (
+        "colour [9, 9, 9] is shared by dataset.palette[1] ('a' -> 'a'), "
+        "dataset.palette[2] ('b' -> 'b'), which map to different classes")

@@ -7,7 +7,7 @@ from mmseg.registry import DATASETS
 from PIL import Image
 
 import mmseg_tao  # noqa: F401
-from mmseg_tao.datasets import DatasetError, MaskValueError
+from mmseg_tao.datasets import DatasetError, MaskValueError, Palette
 from seg_data import ISBI_PALETTE, make_dataset, write_pair
 
 PALETTE3 = [dict(seg_class='bg', label_id=0, mapping_class='bg', rgb=[0, 0, 0]),
@@ -124,3 +124,22 @@ def test_unknown_mask_values(tmp_path):
         build(img_dirs=img, ann_dirs=ann, palette=ISBI_PALETTE)[0]
     out = build(img_dirs=img, ann_dirs=ann, palette=ISBI_PALETTE, unknown_label='ignore')[0]
     np.testing.assert_array_equal(out['gt_seg_map'], [[0, 1, 255]])
+
+
+def test_shared_colour_only_refused_in_colour_masks(tmp_path):
+    """Two classes with one colour: id masks load; a colour mask using that colour is
+    refused, naming the file and the entries."""
+    from mmseg_tao.datasets.transforms.loading import load_tao_mask
+    palette = Palette.from_entries([
+        dict(seg_class='bg', label_id=0, mapping_class='bg', rgb=[0, 0, 0]),
+        dict(seg_class='a', label_id=1, mapping_class='a', rgb=[200, 0, 0]),
+        dict(seg_class='b', label_id=2, mapping_class='b', rgb=[200, 0, 0])])
+    ids = np.array([[0, 1, 2]], np.uint8)
+    Image.fromarray(ids).save(tmp_path / 'ids.png')
+    np.testing.assert_array_equal(load_tao_mask(str(tmp_path / 'ids.png'), palette), ids)
+    colour = np.zeros((1, 3, 3), np.uint8)
+    colour[0, 1] = [200, 0, 0]
+    Image.fromarray(colour).save(tmp_path / 'colour.png')
+    with pytest.raises(MaskValueError, match=r"colour\.png: colour \[200, 0, 0\] is shared by "
+                       r"dataset\.palette\[1\] \('a' -> 'a'\), dataset\.palette\[2\]"):
+        load_tao_mask(str(tmp_path / 'colour.png'), palette)

@@ -126,3 +126,20 @@ def test_bad_overrides(tmp_path):
     assert sorted(err.value.problems) == [
         "train.max_iter: unknown key; did you mean 'train.max_iters'?",
         "train.max_iters: 'x' is not an integer"]
+
+
+def test_documented_spelling_is_an_alias(tmp_path):
+    """TAO's parameter table says decoder_params.embed_dims; its code reads embed_dim."""
+    from mmseg_tao.spec import load_spec
+    path = tmp_path / 'spec.yaml'
+    path.write_text('model:\n  decode_head:\n    decoder_params:\n      embed_dims: 256\n')
+    notes = []
+    assert load_spec(str(path), notes=notes).model.decode_head.decoder_params.embed_dim == 256
+    assert notes == ['model.decode_head.decoder_params.embed_dims read as '
+                     "model.decode_head.decoder_params.embed_dim (the spelling of TAO's "
+                     "documentation; TAO's code reads the latter)"]
+    path.write_text('model:\n  decode_head:\n    decoder_params:\n      embed_dims: 256\n'
+                    '      embed_dim: 768\n')
+    with pytest.raises(SpecError, match='embed_dims: 256 disagrees with '
+                       'model.decode_head.decoder_params.embed_dim: 768'):
+        load_spec(str(path))

@@ -39,9 +39,14 @@ def load_tao_mask(path: str, palette: Palette, input_type: str = 'rgb',
             rgb = np.ascontiguousarray(raw[..., ::-1])  # mmcv returns BGR
             grey = (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all()
             bad_colors = palette.unknown_colors(rgb)
-            if grey and bad_colors and not palette.unknown_ids(rgb[..., 0]):
+            shared = palette.ambiguous_colors(rgb)
+            if grey and (bad_colors or shared) and not palette.unknown_ids(rgb[..., 0]):
                 raw = rgb[..., 0]  # class ids saved as a grey 3-channel image
             else:
+                if shared:
+                    raise MaskValueError(
+                        f'{path}: {palette.describe_ambiguous(shared[0])}; a colour mask '
+                        'cannot tell them apart (use id masks, or distinct rgb values)')
                 if bad_colors and unknown_label == 'error':
                     raise MaskValueError(
                         f'{path}: colour(s) {bad_colors[:5]} are not in the palette '

@@ -1,11 +1,15 @@
 """CheckpointHook whose checkpoints appear complete or not at all."""
 import os
 import os.path as osp
+import re
 import tempfile
+from collections import deque
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
+
+from ..resume import is_complete_checkpoint
 
 
 def _fsync_dir(path: str) -> None:
@@ -33,13 +37,32 @@ def atomic_write_text(path: str, text: str) -> None:
 class AtomicCheckpointHook(CheckpointHook):
     """:class:`CheckpointHook` that writes each checkpoint to a hidden ``.partial`` file,
     flushes it to disk and renames it into place, then updates ``last_checkpoint`` the
-    same way and only then removes checkpoints beyond ``max_keep_ckpts``.
+    same way and only then deletes old files.
 
     A process killed at any moment therefore never leaves a truncated ``iter_N.pth``:
-    the newest ``iter_N.pth`` is always loadable (leftover ``.partial`` files are ignored
-    by :func:`mmseg_tao.engine.find_resume_checkpoint` and removed by the next save).
-    Arguments are :class:`CheckpointHook`'s. Remote backends fall back to its behaviour.
+    the newest ``iter_N.pth`` is always loadable.
+
+    After each save the main process (only it deletes) removes leftover ``.partial``
+    files and, with ``max_keep_ckpts`` N > 0, every ``iter_N.pth`` in ``out_dir`` except
+    the N newest complete ones (by number, as
+    :func:`mmseg_tao.engine.find_resume_checkpoint` picks) and the one
+    ``last_checkpoint`` names. The directory is read, not mmengine's ``keep_ckpt_ids``,
+    so checkpoints written before a resume or by an older version are pruned too, and a
+    lower N on resume takes effect at the next save. Nothing is deleted before a new
+    checkpoint exists (mmengine would prune the restored ``keep_ckpt_ids`` in
+    ``before_train``). Arguments are :class:`CheckpointHook`'s. Remote backends fall
+    back to its behaviour.
     """
+
+    def before_train(self, runner) -> None:
+        max_keep, self.max_keep_ckpts = self.max_keep_ckpts, -1  # no deleting here
+        try:
+            super().before_train(runner)
+        finally:
+            self.max_keep_ckpts = max_keep
+        if max_keep > 0:  # only CheckpointHook's own saving (remote out_dir) uses it
+            restored = runner.message_hub.get_info('keep_ckpt_ids') or []
+            self.keep_ckpt_ids = deque(restored[-max_keep:], max_keep)
 
     def _save_checkpoint_with_step(self, runner, step, meta):
         if not osp.isdir(str(self.out_dir)):
@@ -62,15 +85,30 @@ class AtomicCheckpointHook(CheckpointHook):
         os.replace(partial, final)
         _fsync_dir(self.out_dir)
         atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'), final)
-        self._prune(runner, step)
+        self._prune(runner)
 
-    def _prune(self, runner, step: int) -> None:
+    def _prune(self, runner) -> None:
+        """Delete leftover ``.partial`` files and the checkpoints ``max_keep_ckpts`` drops."""
+        ckpt = re.compile(re.escape(self.filename_tmpl).replace(r'\{\}', r'(\d+)'))
+        found = {}
+        for name in os.listdir(self.out_dir):
+            path = osp.join(self.out_dir, name)
+            m = ckpt.fullmatch(name)
+            if m:
+                found[int(m.group(1))] = path
+            elif name[:1] == '.' and name.endswith('.partial') and ckpt.fullmatch(name[1:-8]):
+                os.remove(path)
         if self.max_keep_ckpts <= 0:
             return
-        if not self.keep_ckpt_ids or self.keep_ckpt_ids[-1] != step:
-            self.keep_ckpt_ids.append(step)
-        while len(self.keep_ckpt_ids) > self.max_keep_ckpts:
-            old = osp.join(self.out_dir, self.filename_tmpl.format(self.keep_ckpt_ids.popleft()))
-            if osp.isfile(old):
-                os.remove(old)
-        runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        try:
+            with open(osp.join(runner.work_dir, 'last_checkpoint')) as f:
+                last = osp.realpath(f.read().strip())
+        except OSError:
+            last = None
+        kept = 0
+        for step in sorted(found, reverse=True):
+            path = found[step]
+            if kept < self.max_keep_ckpts and is_complete_checkpoint(path):
+                kept += 1
+            elif osp.realpath(path) != last:
+                os.remove(path)
