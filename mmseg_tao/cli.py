@@ -34,10 +34,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     import mmseg_tao  # noqa: F401  (registration, compat)
     from mmseg_tao import apis
     from mmseg_tao.datasets import DatasetError
+    from mmseg_tao.models.utils import CheckpointMismatchError
     from mmseg_tao.spec import SpecError
     try:
         result = getattr(apis, args.task)(args.spec, args.overrides, launcher=args.launcher)
-    except (SpecError, DatasetError, FileNotFoundError) as err:
+    except (SpecError, DatasetError, CheckpointMismatchError, FileNotFoundError) as err:
         print(f'mmseg-tao {args.task}: {err}', file=sys.stderr)
         return 2
     return result if isinstance(result, int) else 0

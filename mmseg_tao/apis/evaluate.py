@@ -6,6 +6,8 @@ from typing import Dict, List, Sequence
 
 from mmengine.runner import Runner
 
+from ..models.utils import check_checkpoint_fits
+
 from .experiment import fast_prediction, prepare, single_process, task_config
 
 
@@ -42,6 +44,7 @@ def evaluate(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'non
     plan = single_process(spec, 'evaluate')
     cfg = task_config(spec, 'evaluate', launcher, plan)
     runner = Runner.from_cfg(cfg)
+    check_checkpoint_fits(runner.model, spec.evaluate.checkpoint)
     fast_prediction(runner.model, spec.evaluate.precision)
     metrics = runner.test()
     metric = runner.test_evaluator.metrics[0]

@@ -6,7 +6,10 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
 
+from ..models.utils import check_checkpoint_fits
 from .experiment import prepare, task_config
 from .inference import list_images
 
@@ -68,6 +71,8 @@ def export(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none'
         raise ValueError('export.input_channel: the model takes 3-channel input (grayscale '
                          'images are loaded as 3 channels); set it to 3')
     cfg = task_config(spec, 'export', launcher)
+    init_default_scope('mmseg')
+    check_checkpoint_fits(MODELS.build(cfg.model), e.checkpoint)
     out_dir = cfg.work_dir
     onnx_file = e.onnx_file or osp.join(out_dir, 'segformer.onnx')
     os.makedirs(osp.dirname(osp.abspath(onnx_file)), exist_ok=True)

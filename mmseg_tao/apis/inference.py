@@ -9,6 +9,7 @@ from mmengine.utils import ProgressBar
 from mmseg.apis import inference_model, init_model
 
 from ..datasets.palette import Palette
+from ..models.utils import check_checkpoint_fits
 from ..datasets.tao_dataset import IMG_SUFFIXES, scan_dir
 from .experiment import fast_prediction, prepare, single_process, task_config
 
@@ -58,6 +59,7 @@ def inference(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'no
         cfg.test_pipeline = [t for t in cfg.test_pipeline if t['type'] != 'Resize']
     device = device or ('cuda' if plan.device == 'cuda' else 'cpu')
     model = init_model(cfg, spec.inference.checkpoint, device=device)
+    check_checkpoint_fits(model, spec.inference.checkpoint)
     fast_prediction(model, spec.inference.precision, spec.inference.compile)
     palette = Palette.from_entries([dict(e) for e in cfg.tao_spec['dataset']['palette']])
     img_dir = spec.dataset.test_dataset.img_dir

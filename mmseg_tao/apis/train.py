@@ -4,6 +4,7 @@ from typing import Sequence
 import torch.distributed as dist
 from mmengine.runner import Runner
 
+from ..models.utils import check_checkpoint_fits
 from .experiment import prepare, relaunch_distributed, task_config
 from .launch import plan_launch, select_device
 
@@ -22,6 +23,8 @@ def train(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none')
     if cfg.get('load_from'):
         print(f'resuming from {cfg.load_from}', flush=True)
     runner = Runner.from_cfg(cfg)
+    if cfg.get('resume') and cfg.get('load_from'):
+        check_checkpoint_fits(getattr(runner.model, 'module', runner.model), cfg.load_from)
     try:
         runner.train()
     finally:

@@ -145,3 +145,19 @@ def test_user_errors_are_clear(experiment, tmp_path):
     assert 'Traceback' not in run.stderr
     run = tao('train', '-e', str(tmp_path / 'nope.yaml'), check=False)
     assert run.returncode == 2 and 'nope.yaml: no such file' in run.stderr
+
+
+@pytest.mark.parametrize('task,override,cause', [
+    ('evaluate', 'model.backbone.type=mit_b1', 'the checkpoint looks like mit_b0'),
+    ('inference', 'model.decode_head.decoder_params.embed_dim=64',
+     'the checkpoint has embed_dim 32'),
+    ('export', 'model.backbone.type=mit_b2', 'the checkpoint looks like mit_b0'),
+])
+def test_checkpoint_of_another_model_is_refused(experiment, tmp_path, task, override, cause):
+    """Non-strict loading would run a partly random model; the tasks refuse it."""
+    _, spec, _ = experiment
+    run = tao(task, '-e', spec, override, f'{task}.results_dir={tmp_path}', check=False)
+    assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]
+    assert 'iter_4.pth does not fit the model' in run.stderr and cause in run.stderr
+    assert 'Traceback' not in run.stderr
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(('.png', '.onnx', '.json'))]

@@ -113,8 +113,7 @@ class TAOEncoderDecoder(EncoderDecoder):
                 results[i] = sample
         return results
 
-    @staticmethod
-    def _convert_foreign_layout(state_dict, prefix, *args) -> None:
+    def _convert_foreign_layout(self, state_dict, prefix, *args) -> None:
         keys = [k for k in state_dict if k.startswith(prefix)]
         sub = {k[len(prefix):]: state_dict[k] for k in keys}
         try:
@@ -122,6 +121,11 @@ class TAOEncoderDecoder(EncoderDecoder):
         except ValueError:
             return  # not a SegFormer layout we know: load_state_dict reports the keys
         if layout == 'tao':
+            if not hasattr(self.decode_head, 'conv_seg'):
+                # mmseg's classifier, saved by TAO but unused by its head (and ours).
+                for k in keys:
+                    if k[len(prefix):].startswith('decode_head.conv_seg.'):
+                        del state_dict[k]
             return
         result = convert_state_dict(sub, layout)
         for k in keys:
