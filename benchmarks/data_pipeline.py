@@ -8,21 +8,18 @@ Builds the training dataset and pipeline that tools/spec2cfg.py makes from the d
 spec (TAOSegDataset, LoadTAOAnnotations, RandomResize, RandomCrop, RandomFlip,
 PhotoMetricDistortion, PackSegInputs) at ``--size`` and times ``--samples`` samples in one
 process (= one dataloader worker). In the same run it times mit_b0 training steps (forward,
-backward, AdamW) at that size and batch, and reports how many workers keep the model fed.
+backward, AdamW; on the GPU when torch sees one, timed with CUDA events) at that size and
+batch, and reports how many workers keep the model fed.
 """
 import argparse
 import math
 import os.path as osp
-import subprocess
-import sys
 import tempfile
 import time
 
 import torch
 
-from common import machine, write_json
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from common import demo_shapes, machine, median_ms, write_json
 
 
 def main():
@@ -43,11 +40,7 @@ def main():
     from mmseg_tao.spec import load_spec, spec_to_config
     init_default_scope('mmseg')
 
-    root = tempfile.mkdtemp()
-    subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'make_demo_dataset.py'), root,
-                    '--kind', 'shapes', '--size', str(args.size), '--num-train', '20',
-                    '--num-val', '2'], check=True, capture_output=True)
-    cfg = spec_to_config(load_spec(osp.join(root, 'shapes', 'spec.yaml'), [
+    cfg = spec_to_config(load_spec(osp.join(demo_shapes(args.size, 20), 'spec.yaml'), [
         f'dataset.batch_size={args.batch}', 'dataset.workers_per_gpu=0',
         'dataset.repeat_data_times=1', 'train.validate=false', 'train.max_iters=1000'],
         task='train'))
@@ -65,12 +58,9 @@ def main():
     data = dict(inputs=[b['inputs'] for b in batch], data_samples=[b['data_samples']
                                                                    for b in batch])
     model.train()
-    times = []
-    for _ in range(args.steps + 2):
-        t0 = time.perf_counter()
-        model.train_step(data, optim)
-        times.append(time.perf_counter() - t0)
-    step = sorted(times[2:])[len(times[2:]) // 2]
+    device = next(model.parameters()).device  # the Runner's: CUDA when visible
+    step = median_ms({'step': lambda: model.train_step(data, optim)}, args.steps,
+                     device=device)['step'] / 1000
     needed = args.batch / step
     workers = math.ceil(needed / per_worker)
     m = machine()
