@@ -14,7 +14,7 @@ import os.path as osp
 import sys
 
 from mmseg_tao.spec import TASKS, SpecError, load_spec, spec_to_config, write_config
-from mmseg_tao.spec.translate import mapping_table, spec_warnings
+from mmseg_tao.spec.translate import ignored_table, mapping_table, spec_warnings
 
 
 def mapping_doc() -> str:
@@ -25,6 +25,11 @@ def mapping_doc() -> str:
     for target, sources, note in mapping_table():
         lines.append(f'| `{target}` | {", ".join(f"`{s}`" for s in sources.split(", "))} '
                      f'| {note} |')
+    lines += ['', '## Accepted, without effect', '',
+              'Fields TAO specs carry that change nothing here (`IGNORED` in the same file). '
+              'Setting one to anything but its default prints a warning naming it.', '',
+              '| spec path | why |', '|---|---|']
+    lines += [f'| `{source}` | {why} |' for source, why in ignored_table()]
     return '\n'.join(lines) + '\n'
 
 

@@ -57,7 +57,7 @@ def prepare(spec_path: str, overrides: Sequence[str], task: str):
     spec = load_spec(spec_path, overrides, task=task, notes=notes)
     for note in notes:
         print(f'note: {note}', file=sys.stderr)
-    for warning in spec_warnings(spec):
+    for warning in spec_warnings(spec, task):
         print(f'warning: {warning}', file=sys.stderr)
     return spec
 

@@ -6,10 +6,10 @@ and the conversion. ``docs/spec_mapping.md`` is generated from the same table
 (``python tools/spec2cfg.py --mapping-doc``), so code and documentation cannot disagree.
 
 Where TAO 5.x is broken the rule says so and does better: every train directory is used,
-``repeat_data_times`` is honoured, the palette's label map is applied (by the dataset),
-PolyLR ends at ``max_iters``, ``validate: false`` disables validation cleanly,
-``pretrained_model_path`` is loaded, AMP is a choice and SyncBN is used only when more
-than one process trains.
+the palette's label map is applied (by the dataset), PolyLR ends at ``max_iters``,
+``validate: false`` disables validation cleanly, ``pretrained_model_path`` is loaded, AMP is
+a choice and SyncBN is used only when several GPU processes train. Fields accepted so that
+TAO specs load but without effect here are listed in :data:`IGNORED` and reported when set.
 """
 import copy
 import dataclasses
@@ -34,6 +34,13 @@ class Rule(NamedTuple):
     sources: Tuple[str, ...]
     convert: Callable
     note: str
+
+
+class Ignored(NamedTuple):
+    """A spec field accepted so that TAO specs load, with no effect here; setting it to
+    anything but its default is reported (:func:`spec_warnings`)."""
+    source: str
+    why: str
 
 
 def _split_dirs(value) -> List[str]:
@@ -165,6 +172,8 @@ MAPPING: List[Rule] = [
     # ---- environment
     R('randomness.seed', ('train.exp_config.manual_seed', ), lambda s: s, ''),
     R('randomness.deterministic', ('train.exp_config.deterministic', ), lambda s: s, ''),
+    R('env_cfg.cudnn_benchmark', ('train.exp_config.env_cfg.cudnn_benchmark', ), bool,
+      'cuDNN autotuning of convolution algorithms'),
     R('log_level', ('train.exp_config.log_level', ), lambda s: s, ''),
     R('work_dir', ('train.results_dir', 'results_dir'), Whole(lambda s: results_dir(s, 'train')),
       'train.results_dir, else <results_dir>/train'),
@@ -228,7 +237,8 @@ MAPPING: List[Rule] = [
                            'dataset.batch_size', 'dataset.workers_per_gpu', 'dataset.palette'),
       Whole(_train_loader), 'every img_dir/ann_dir pair (TAO uses the first only); '
       'RepeatDataset with '
-      'repeat_data_times (TAO ignores it); batch_size per process; every file checked '
+      'repeat_data_times (no effect with an infinite sampler, as in TAO; a changed value '
+      'is warned about); batch_size per process; every file checked '
       'before training (check_data)'),
     R('val_dataloader', ('dataset.val_dataset', 'train.validate'), Whole(_val_loader),
       'None when train.validate is false (TAO crashes); batch size 1'),
@@ -285,6 +295,70 @@ MAPPING: List[Rule] = [
     R('resume', ('train.resume_training_checkpoint_path', 'train.resume'),
       lambda p, r: bool(p) or r, ''),
 ]
+
+
+IGNORED: List[Ignored] = [
+    Ignored('model.backbone.init_cfg', 'pretrained weights come from '
+            'model.pretrained_model_path'),
+    Ignored('model.backbone.feat_downsample', 'the backbones return TAO\'s feature maps as '
+            'they are'),
+    Ignored('model.decode_head.in_channels', 'taken from the backbone, as TAO\'s own table '
+            'does'),
+    Ignored('model.decode_head.in_index', 'every backbone level feeds the head'),
+    Ignored('model.decode_head.feature_strides', 'fixed by the backbone'),
+    Ignored('model.decode_head.num_classes', 'the number of classes comes from the palette'),
+    Ignored('dataset.seg_class_default', 'mask values outside the palette follow '
+            'dataset.unknown_label'),
+    Ignored('dataset.reduce_zero_label', 'map classes with the palette (label_id -> '
+            'mapping_class) instead'),
+    Ignored('dataset.train_dataset.pipeline.multi_scale', 'test-time scales are not '
+            'translated yet'),
+    Ignored('dataset.test_dataset.pipeline.multi_scale', 'test-time scales are not '
+            'translated yet'),
+    Ignored('train.exp_config.distributed', 'processes follow train.num_gpus / gpu_ids'),
+    Ignored('train.exp_config.MASTER_ADDR', 'processes of one machine use 127.0.0.1'),
+    Ignored('train.exp_config.MASTER_PORT', 'a free port is chosen for each launch'),
+    Ignored('train.exp_config.env_cfg.mp_cfg', 'dataloader workers fork; OpenCV threads off'),
+    Ignored('train.exp_config.env_cfg.dist_cfg', 'NCCL on GPUs, gloo on CPU'),
+    Ignored('train.num_nodes', 'one machine per run (several GPUs of it)'),
+    Ignored('train.param_scheduler', 'the schedule comes from train.trainer.lr_config and '
+            'train.max_iters'),
+    Ignored('train.default_hooks', 'hooks come from the train section\'s intervals'),
+    Ignored('train.encryption_key', 'checkpoints are plain .pth files'),
+    Ignored('encryption_key', 'checkpoints are plain .pth files'),
+    Ignored('evaluate.trt_engine', 'TensorRT engines are out of scope; the checkpoint is '
+            'evaluated'),
+    Ignored('inference.trt_engine', 'TensorRT engines are out of scope; the checkpoint is '
+            'run'),
+    Ignored('export.batch_size', 'the ONNX model always has a dynamic batch dimension'),
+    Ignored('export.simplify', 'onnx-simplifier is not run'),
+    Ignored('export.verbose', 'the exporter runs quietly'),
+    Ignored('export.trt_engine', 'TensorRT engines are out of scope'),
+    Ignored('export.trt_config', 'TensorRT engines are out of scope'),
+    Ignored('export.onnx_config', 'the ONNX settings come from the export section'),
+    Ignored('export.codebase_config', 'the mmdeploy codebase settings are fixed'),
+    Ignored('gen_trt_engine', 'TensorRT engines are out of scope (use trtexec on the ONNX '
+            'file)'),
+]
+
+
+TASK_SECTIONS = ('train', 'evaluate', 'inference', 'export', 'gen_trt_engine')
+
+
+def ignored_settings(spec: ExperimentSpec, task: Optional[str] = None) -> List[str]:
+    """The :data:`IGNORED` fields that ``spec`` sets to something other than TAO's
+    default (for ``task``: leaving out the other tasks' sections)."""
+    default = ExperimentSpec()
+    out = []
+    for row in IGNORED:
+        section = row.source.split('.')[0]
+        if task is not None and section in TASK_SECTIONS and section != task:
+            continue
+        value = get_path(spec, row.source)
+        if value != get_path(default, row.source):
+            shown = 'set' if dataclasses.is_dataclass(value) else f'{value!r}'
+            out.append(f'{row.source} ({shown}) is ignored: {row.why}')
+    return out
 
 
 def skeleton() -> Dict[str, Any]:
@@ -409,9 +483,17 @@ def spec_to_config(spec: ExperimentSpec, resolve: bool = True) -> Dict[str, Any]
     return cfg
 
 
-def spec_warnings(spec: ExperimentSpec) -> List[str]:
-    """Legal settings that probably do not do what the user wants."""
-    out = []
+def spec_warnings(spec: ExperimentSpec, task: Optional[str] = None) -> List[str]:
+    """Legal settings that probably do not do what the user wants, and accepted fields
+    that are set but have no effect here (for ``task``, or any)."""
+    out = ignored_settings(spec, task)
+    times = spec.dataset.repeat_data_times
+    if times > ExperimentSpec().dataset.repeat_data_times and task in (None, 'train'):
+        out.append(f'dataset.repeat_data_times ({times}) changes nothing in iteration-based '
+                   'training (as in TAO): each image is drawn equally often either way; '
+                   'train longer with train.max_iters')
+    if task not in (None, 'train'):
+        return out
     lr = spec.train.trainer.lr_config
     if lr.warmup_iters >= spec.train.max_iters:
         out.append(f'train.trainer.lr_config.warmup_iters ({lr.warmup_iters}) >= '
@@ -422,6 +504,11 @@ def spec_warnings(spec: ExperimentSpec) -> List[str]:
         out.append(f'train.validation_interval ({spec.train.validation_interval}) > '
                    f'train.max_iters ({spec.train.max_iters}): validation never runs')
     return out
+
+
+def ignored_table() -> List[Tuple[str, str]]:
+    """(spec path, why) rows of the accepted fields without effect."""
+    return [(row.source, row.why) for row in IGNORED]
 
 
 def mapping_table() -> List[Tuple[str, str, str]]:

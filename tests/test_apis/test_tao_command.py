@@ -135,6 +135,11 @@ def test_export_argmax_and_logits(experiment):
                                 providers=['CPUExecutionProvider'])
     (logits, ) = sess.run(None, {'input': np.zeros((2, 3, 64, 64), np.float32)})
     assert logits.shape == (2, 2, 64, 64) and logits.dtype == np.float32
+    # export.verify: false (TAO's switch) skips the ONNX Runtime comparison.
+    out = tao('export', '-e', spec, 'export.verify=false', 'export.output=logits',
+              f'export.results_dir={root / "unverified"}').stdout
+    assert 'not compared with PyTorch (export.verify: false)' in out
+    assert 'pixel agreement' not in out
 
 
 def test_user_errors_are_clear(experiment, tmp_path):

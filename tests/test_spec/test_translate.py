@@ -156,3 +156,27 @@ def test_in_channels_by_backbone(backbone, tmp_path):
     model = MODELS.build(Config.fromfile(out).model)
     assert model.decode_head.in_channels == IN_CHANNELS[backbone]
     assert model.decode_head.num_classes == 3
+
+
+def test_ignored_fields_are_reported_when_set(tmp_path):
+    """Accepted for TAO's sake, without effect: said when set, for the task that reads them,
+    and listed in docs/spec_mapping.md (generated from the same table)."""
+    from mmseg_tao.spec.translate import IGNORED, spec_warnings
+    path = tmp_path / 'spec.yaml'
+    path.write_text(textwrap.dedent(SPEC))
+    quiet = load_spec(str(path), ['dataset.repeat_data_times=1'])
+    assert not [w for w in spec_warnings(quiet) if 'ignored' in w or 'repeat' in w]
+    spec = load_spec(str(path), [
+        'train.num_nodes=2', 'export.simplify=true', 'dataset.reduce_zero_label=true',
+        'model.backbone.feat_downsample=true', 'dataset.repeat_data_times=500'])
+    train = spec_warnings(spec, 'train')
+    assert 'train.num_nodes (2) is ignored: one machine per run (several GPUs of it)' in train
+    assert 'model.backbone.feat_downsample (True) is ignored: the backbones return ' \
+        "TAO's feature maps as they are" in train
+    assert any(w.startswith('dataset.reduce_zero_label (True) is ignored') for w in train)
+    assert any(w.startswith('dataset.repeat_data_times (500) changes nothing') for w in train)
+    assert not any(w.startswith('export.') for w in train)  # another task's section
+    export = spec_warnings(spec, 'export')
+    assert 'export.simplify (True) is ignored: onnx-simplifier is not run' in export
+    assert not any(w.startswith(('train.', 'dataset.repeat')) for w in export)
+    assert len({row.source for row in IGNORED}) == len(IGNORED)
