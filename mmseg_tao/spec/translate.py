@@ -71,6 +71,22 @@ def img_scale(spec: ExperimentSpec) -> Tuple[int, int]:
     return (short, 1024 if short < 1024 else 2048)
 
 
+def test_scale(spec: ExperimentSpec) -> Tuple[int, int]:
+    """The test resize scale: ``test_dataset.pipeline.multi_scale`` (the scale of TAO's
+    MultiScaleFlipAug), else :func:`img_scale`."""
+    scale = spec.dataset.test_dataset.pipeline.multi_scale
+    return tuple(scale) if scale else img_scale(spec)
+
+
+def _test_cfg(spec: ExperimentSpec) -> dict:
+    t = spec.model.test_cfg
+    if t.mode == 'whole':
+        return dict(mode='whole')
+    crop = tuple(t.crop_size or (spec.model.input_height, spec.model.input_width))
+    stride = tuple(t.stride or (max(1, 2 * crop[0] // 3), max(1, 2 * crop[1] // 3)))
+    return dict(mode='slide', crop_size=crop, stride=stride)
+
+
 def results_dir(spec: ExperimentSpec, task: str = 'train') -> str:
     sub = getattr(spec, task).results_dir
     if sub:
@@ -207,7 +223,10 @@ MAPPING: List[Rule] = [
       Whole(_sync_bn),
       "'torch' (BN -> SyncBN by the Runner) only when norm_cfg.type is SyncBN and more than "
       'one process trains; single-process and CPU runs keep BN'),
-    R('model.test_cfg.mode', ('model.test_cfg.mode', ), lambda s: s, ''),
+    R('model.test_cfg', ('model.test_cfg.mode', 'model.test_cfg.crop_size',
+                         'model.test_cfg.stride', 'model.input_height', 'model.input_width'),
+      Whole(_test_cfg), "whole; or slide with crop_size (default: the model input) and "
+      'stride (default: 2/3 of the crop)'),
     # ---- data
     R('train_pipeline[2].scale', ('dataset.train_dataset.pipeline.augmentation_config.resize'
                                   '.img_scale', 'model.input_height', 'model.input_width'),
@@ -227,9 +246,19 @@ MAPPING: List[Rule] = [
     R('train_pipeline[4].prob',
       ('dataset.train_dataset.pipeline.augmentation_config.random_flip.prob', ),
       lambda s: s, ''),
-    R('test_pipeline[1].scale', ('dataset.train_dataset.pipeline.augmentation_config.resize'
+    R('test_pipeline[1].scale', ('dataset.test_dataset.pipeline.multi_scale',
+                                 'dataset.train_dataset.pipeline.augmentation_config.resize'
                                  '.img_scale', 'model.input_height', 'model.input_width'),
-      Whole(img_scale), 'val/test resize to the same img_scale as training'),
+      Whole(test_scale), "val/test resize: test_dataset.pipeline.multi_scale (TAO's "
+      'MultiScaleFlipAug scale), else the training img_scale'),
+    R('tta_pipeline[1].transforms[0][0].scale', ('dataset.test_dataset.pipeline.multi_scale',
+                                                 'dataset.train_dataset.pipeline'
+                                                 '.augmentation_config.resize.img_scale'),
+      Whole(test_scale), "tools/test.py --tta: TAO's MultiScaleFlipAug (that one scale, no "
+      'flip) as mmseg TestTimeAug + SegTTAModel'),
+    R('tta_pipeline[1].transforms[0][0].keep_ratio',
+      ('dataset.test_dataset.pipeline.augmentation_config.resize.keep_ratio', ),
+      lambda s: s, ''),
     R('test_pipeline[1].keep_ratio',
       ('dataset.test_dataset.pipeline.augmentation_config.resize.keep_ratio', ),
       lambda s: s, ''),
@@ -311,10 +340,10 @@ IGNORED: List[Ignored] = [
             'dataset.unknown_label'),
     Ignored('dataset.reduce_zero_label', 'map classes with the palette (label_id -> '
             'mapping_class) instead'),
-    Ignored('dataset.train_dataset.pipeline.multi_scale', 'test-time scales are not '
-            'translated yet'),
-    Ignored('dataset.test_dataset.pipeline.multi_scale', 'test-time scales are not '
-            'translated yet'),
+    Ignored('dataset.train_dataset.pipeline.multi_scale', 'TAO reads the test dataset\'s '
+            'multi_scale only'),
+    Ignored('dataset.val_dataset.pipeline.multi_scale', 'validation runs the test pipeline '
+            '(test_dataset.pipeline.multi_scale)'),
     Ignored('train.exp_config.distributed', 'processes follow train.num_gpus / gpu_ids'),
     Ignored('train.exp_config.MASTER_ADDR', 'processes of one machine use 127.0.0.1'),
     Ignored('train.exp_config.MASTER_PORT', 'a free port is chosen for each launch'),
@@ -402,6 +431,15 @@ def skeleton() -> Dict[str, Any]:
             dict(type='Resize', scale=None, keep_ratio=True),
             dict(type='LoadTAOAnnotations'),
             dict(type='PackSegInputs'),
+        ],
+        tta_model=dict(type='SegTTAModel'),
+        tta_pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='TestTimeAug', transforms=[
+                [dict(type='Resize', scale=None, keep_ratio=True)],
+                [dict(type='RandomFlip', prob=0.0, direction='horizontal')],
+                [dict(type='LoadTAOAnnotations')],
+                [dict(type='PackSegInputs')]]),
         ],
         train_dataloader=None,
         val_dataloader=None,

@@ -88,6 +88,12 @@ def test_evaluate_tables_and_json(experiment):
         f'evaluate.results_dir={root / "bf16"}')
     bf16 = json.load(open(root / 'bf16' / 'results.json'))
     assert bf16['summary']['aAcc'] == pytest.approx(result['summary']['aAcc'], abs=1.0)
+    # A sliding window (TAO's model.test_cfg) evaluates too.
+    out = tao('evaluate', '-e', spec, 'model.test_cfg.mode=slide',
+              'model.test_cfg.crop_size=[32, 32]', 'model.test_cfg.stride=[16, 16]',
+              f'evaluate.results_dir={root / "slide"}').stdout
+    slide = json.load(open(root / 'slide' / 'results.json'))
+    assert slide['num_images'] == 3 and 0 <= slide['summary']['aAcc'] <= 100
 
 
 def test_inference_masks_named_after_images(experiment):

@@ -180,3 +180,26 @@ def test_ignored_fields_are_reported_when_set(tmp_path):
     assert 'export.simplify (True) is ignored: onnx-simplifier is not run' in export
     assert not any(w.startswith(('train.', 'dataset.repeat')) for w in export)
     assert len({row.source for row in IGNORED}) == len(IGNORED)
+
+
+def test_slide_and_multi_scale(tmp_path):
+    """model.test_cfg slide gets its window (default: the model input, 2/3 stride);
+    test_dataset.pipeline.multi_scale is the test resize and the --tta pipeline's scale,
+    as TAO's MultiScaleFlipAug(img_scale=multi_scale, flip=False)."""
+    path = tmp_path / 'spec.yaml'
+    path.write_text(textwrap.dedent(SPEC))
+    cfg = spec_to_config(load_spec(str(path), ['model.test_cfg.mode=slide']))
+    h, w = cfg['crop_size']
+    assert cfg['model']['test_cfg'] == dict(mode='slide', crop_size=(h, w),
+                                            stride=(2 * h // 3, 2 * w // 3))
+    cfg = spec_to_config(load_spec(str(path), [
+        'model.test_cfg.mode=slide', 'model.test_cfg.crop_size=[256, 512]',
+        'model.test_cfg.stride=[128, 256]',
+        'dataset.test_dataset.pipeline.multi_scale=[2048, 1024]']))
+    assert cfg['model']['test_cfg'] == dict(mode='slide', crop_size=(256, 512),
+                                            stride=(128, 256))
+    assert cfg['test_pipeline'][1]['scale'] == (2048, 1024)
+    tta = cfg['tta_pipeline'][1]
+    assert tta['type'] == 'TestTimeAug' and cfg['tta_model'] == dict(type='SegTTAModel')
+    assert tta['transforms'][0] == [dict(type='Resize', scale=(2048, 1024), keep_ratio=True)]
+    assert tta['transforms'][1] == [dict(type='RandomFlip', prob=0.0, direction='horizontal')]

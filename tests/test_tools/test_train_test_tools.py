@@ -41,3 +41,12 @@ def test_train_resume_and_test(tmp_path):
     # Every image drawn (mmseg's default draws every 50th) and every mask written.
     assert len(glob.glob(osp.join(show, '**', '*.png'), recursive=True)) == 4
     assert len(os.listdir(masks)) == 4
+    # --tta: TAO's test-time augmentation is one scale without flip, so the same mIoU.
+    tta = run(osp.join(TOOLS, 'test.py'), cfg, osp.join(work, 'iter_4.pth'), '--work-dir',
+              str(tmp_path / 'tta'), '--tta')
+    assert _miou(tta) == _miou(out)
+
+
+def _miou(log: str) -> str:
+    line = next(x for x in log.splitlines() if 'mIoU:' in x)
+    return line.split('mIoU:')[1].split()[0]
