@@ -237,41 +237,33 @@ def targets(rows: List[Dict]) -> List[Tuple[str, str, Optional[bool]]]:
     def where(r: Dict) -> str:
         return f'{r["impl"]} {r["precision"]} batch {r["batch"]}'
 
-    result = []
-    batch1 = [r for r in ours if r['batch'] == 1]
-    if batch1:
-        best = min(batch1, key=lambda r: r['ms'])
-        result.append(('batch 1 <= 1.0 ms', f'{best["ms"]:.3f} ms ({where(best)})',
-                       best['ms'] <= 1.0))
-    else:
-        result.append(('batch 1 <= 1.0 ms', 'not measured', None))
+    def check(name: str, candidates: List, best, figure, passed) -> Tuple:
+        """(name, figure of the best candidate, passed) or not measured."""
+        if not candidates:
+            return name, 'not measured', None
+        chosen = best(candidates)
+        return name, figure(chosen), passed(chosen)
+
     fp32 = {(r['impl'], r['batch']): r for r in ours if r['precision'] == 'fp32'}
-    pairs = [(r['ms'] / fp32[r['impl'], r['batch']]['ms'], r) for r in ours
-             if r['precision'] == 'fp16' and (r['impl'], r['batch']) in fp32]
-    if pairs:
-        ratio, r = max(pairs, key=lambda p: p[0])
-        result.append(('fp16 never slower than fp32',
-                       f'worst fp16/fp32 time {ratio:.3f} ({r["impl"]} batch {r["batch"]})',
-                       ratio <= 1.0))
-    else:
-        result.append(('fp16 never slower than fp32', 'not measured', None))
-    batch32 = [r for r in ours if r['batch'] == 32]
-    if batch32:
-        best = max(batch32, key=lambda r: r['images_per_s'])
-        result.append(('batch 32 >= 2000 images/s',
-                       f'{best["images_per_s"]:.0f} images/s ({where(best)})',
-                       best['images_per_s'] >= 2000))
-    else:
-        result.append(('batch 32 >= 2000 images/s', 'not measured', None))
-    agree = [r for r in ours if r['mask_agreement'] is not None and r['precision'] != 'fp32']
-    if agree:
-        worst = min(agree, key=lambda r: r['mask_agreement'])
-        result.append(('masks agree >= 99.5%',
-                       f'{100 * worst["mask_agreement"]:.2f}% at worst ({where(worst)})',
-                       worst['mask_agreement'] >= 0.995))
-    else:
-        result.append(('masks agree >= 99.5%', 'not measured', None))
-    return result
+    slowdowns = [(r['ms'] / fp32[r['impl'], r['batch']]['ms'], r) for r in ours
+                 if r['precision'] == 'fp16' and (r['impl'], r['batch']) in fp32]
+    return [
+        check('batch 1 <= 1.0 ms', [r for r in ours if r['batch'] == 1],
+              lambda c: min(c, key=lambda r: r['ms']),
+              lambda r: f'{r["ms"]:.3f} ms ({where(r)})', lambda r: r['ms'] <= 1.0),
+        check('fp16 never slower than fp32', slowdowns, lambda c: max(c, key=lambda p: p[0]),
+              lambda p: f'worst fp16/fp32 time {p[0]:.3f} ({p[1]["impl"]} batch '
+                        f'{p[1]["batch"]})', lambda p: p[0] <= 1.0),
+        check('batch 32 >= 2000 images/s', [r for r in ours if r['batch'] == 32],
+              lambda c: max(c, key=lambda r: r['images_per_s']),
+              lambda r: f'{r["images_per_s"]:.0f} images/s ({where(r)})',
+              lambda r: r['images_per_s'] >= 2000),
+        check('masks agree >= 99.5%',
+              [r for r in ours if r['mask_agreement'] is not None and r['precision'] != 'fp32'],
+              lambda c: min(c, key=lambda r: r['mask_agreement']),
+              lambda r: f'{100 * r["mask_agreement"]:.2f}% at worst ({where(r)})',
+              lambda r: r['mask_agreement'] >= 0.995),
+    ]
 
 
 # ---------------------------------------------------------------------------- output
