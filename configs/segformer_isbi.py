@@ -54,6 +54,19 @@ test_pipeline = [
     dict(type='LoadTAOAnnotations'),
     dict(type='PackSegInputs'),
 ]
+tta_model = dict(type='SegTTAModel')
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=(512, 1024), keep_ratio=True)],
+            [dict(type='RandomFlip', prob=0.0, direction='horizontal')],
+            [dict(type='LoadTAOAnnotations')],
+            [dict(type='PackSegInputs')],
+        ],
+    ),
+]
 train_dataloader = dict(
     batch_size=4,
     num_workers=1,
@@ -64,9 +77,9 @@ train_dataloader = dict(
         times=500,
         dataset=dict(
             type='TAOSegDataset',
-            data_root='/tlt-pytorch',
-            img_dirs=['/data/images/train'],
-            ann_dirs=['/data/masks/train'],
+            data_root=None,
+            img_dirs=['data/isbi/images/train'],
+            ann_dirs=['data/isbi/masks/train'],
             palette=[
                 dict(
                     seg_class='foreground',
@@ -98,9 +111,9 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type='TAOSegDataset',
-        data_root='/tlt-pytorch',
-        img_dirs=['/data/images/val'],
-        ann_dirs=['/data/masks/val'],
+        data_root=None,
+        img_dirs=['data/isbi/images/val'],
+        ann_dirs=['data/isbi/masks/val'],
         palette=[
             dict(
                 seg_class='foreground',
@@ -131,9 +144,9 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type='TAOSegDataset',
-        data_root='/tlt-pytorch',
-        img_dirs=['/data/images/val'],
-        ann_dirs=['/data/masks/val'],
+        data_root=None,
+        img_dirs=['data/isbi/images/val'],
+        ann_dirs=['data/isbi/masks/val'],
         palette=[
             dict(
                 seg_class='foreground',
@@ -217,7 +230,7 @@ tao_spec = dict(
         pretrained_model_path=None,
     ),
     dataset=dict(
-        data_root='/tlt-pytorch',
+        data_root=None,
         input_type='grayscale',
         img_norm_cfg=dict(
             mean=[127.5, 127.5, 127.5],
@@ -228,8 +241,8 @@ tao_spec = dict(
             type='SegDataPreProcessor',
         ),
         train_dataset=dict(
-            img_dir=['/data/images/train'],
-            ann_dir=['/data/masks/train'],
+            img_dir=['data/isbi/images/train'],
+            ann_dir=['data/isbi/masks/train'],
             pipeline=dict(
                 augmentation_config=dict(
                     random_crop=dict(crop_size=None, cat_max_ratio=0.75),
@@ -244,8 +257,8 @@ tao_spec = dict(
             ),
         ),
         val_dataset=dict(
-            img_dir='/data/images/val',
-            ann_dir='/data/masks/val',
+            img_dir='data/isbi/images/val',
+            ann_dir='data/isbi/masks/val',
             pipeline=dict(
                 augmentation_config=dict(
                     random_crop=dict(crop_size=None, cat_max_ratio=0.75),

@@ -19,6 +19,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmseg_tao  # noqa: F401  (registration and compat before the config is built)
+from mmseg_tao.datasets import DatasetError
 from mmseg_tao.engine import find_resume_checkpoint
 
 
@@ -51,11 +52,10 @@ def main(argv=None) -> int:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':
+        if cfg.optim_wrapper.get('type') in ('AmpOptimWrapper', 'TAOAmpOptimWrapper'):
             print('AMP is already enabled in the config', file=sys.stderr)
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+        else:  # bf16 where the GPU has it, fp16 with loss scaling otherwise, CPU bf16
+            cfg.optim_wrapper.type = 'TAOAmpOptimWrapper'
     if not torch.cuda.is_available():
         cfg.sync_bn = None  # SyncBN needs CUDA
     if args.resume == 'auto':
@@ -67,6 +67,9 @@ def main(argv=None) -> int:
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg))
     try:
         runner.train()
+    except DatasetError as err:  # the user's data, not a bug: no traceback
+        print(f'train.py: {args.config}: {err}', file=sys.stderr)
+        return 2
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

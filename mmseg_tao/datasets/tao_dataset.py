@@ -174,8 +174,21 @@ class TAOSegDataset(BaseSegDataset):
                 print_log(f'warning: {len(report.warnings) - 10} more mask(s) like these',
                           logger='current', level=logging.WARNING)
         if problems:
-            raise DatasetError('dataset problems:\n' + '\n'.join(f'  - {p}' for p in problems))
+            raise DatasetError('dataset problems:\n' + '\n'.join(f'  - {p}' for p in problems)
+                               + _layout_hint(self.img_dirs, self._abs))
         return data_list
+
+
+def _layout_hint(img_dirs: Sequence[str], resolve) -> str:
+    """For a missing ``<root>/images/<split>``, the command that makes such a dataset."""
+    for d in img_dirs:
+        parts = osp.normpath(d).split(os.sep)
+        if len(parts) >= 2 and parts[-2] == 'images' and not osp.isdir(resolve(d)):
+            root = osp.join(*parts[:-2]) if len(parts) > 2 else '.'
+            return ('\nTo make an ISBI-layout dataset (images/<split>, masks/<split>) there: '
+                    f'python tools/prepare_isbi.py {root} (synthetic EM images; add --volume '
+                    'train-volume.tif --labels train-labels.tif for the ISBI 2012 data)')
+    return ''
 
 
 __all__ = ['TAOSegDataset', 'DatasetError', 'pair_files', 'IGNORE_INDEX']
