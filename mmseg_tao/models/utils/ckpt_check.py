@@ -81,6 +81,10 @@ def _causes(model_sd, ckpt_sd, missing, unexpected, shapes) -> List[str]:
     if pred:
         causes.append(f'num_classes: the checkpoint predicts {pred[0][1][0]} classes, the '
                       f'palette gives {pred[0][0][0]}')
+    if any(k.startswith('decode_head.convs.') for k in unexpected):
+        causes.append("the checkpoint has mmseg's SegformerHead (BN + ReLU on every level), "
+                      "which does not map onto TAO's head: use it as "
+                      'model.pretrained_model_path (its backbone loads) and train the head')
     width = [(a, b) for k, a, b in shapes if k.startswith('decode_head.linear_fuse.')]
     if width:
         causes.append(f'the decoder width: the checkpoint has embed_dim {width[0][1][0]}, '

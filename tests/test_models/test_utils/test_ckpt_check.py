@@ -52,3 +52,25 @@ def test_unknown_layout_is_refused():
     model = tiny_segmentor('mit_b0', embed_dim=32, num_classes=3, perturbed=False)
     with pytest.raises(CheckpointMismatchError, match='unrecognised checkpoint layout'):
         check_state_dict_fits(model, {'fc.weight': torch.zeros(2, 2)})
+
+
+def test_mmseg_whole_model_head_is_named():
+    """mmseg's SegformerHead has BN + ReLU per level: its weights do not map onto TAO's
+    head, so such a checkpoint is refused with that reason (its backbone converts)."""
+    from mmseg.registry import MODELS
+    from mmengine.config import ConfigDict
+    torch.manual_seed(0)
+    mmseg_model = MODELS.build(dict(
+        type='EncoderDecoder', data_preprocessor=dict(type='SegDataPreProcessor'),
+        backbone=dict(type='MixVisionTransformer', embed_dims=32, num_layers=[2, 2, 2, 2],
+                      num_heads=[1, 2, 5, 8]),
+        decode_head=dict(type='SegformerHead', in_channels=[32, 64, 160, 256],
+                         in_index=[0, 1, 2, 3], channels=32, num_classes=3),
+        test_cfg=ConfigDict(mode='whole')))
+    model = tiny_segmentor('mit_b0', embed_dim=32, num_classes=3, perturbed=False)
+    with pytest.raises(CheckpointMismatchError) as err:
+        check_state_dict_fits(model, mmseg_model.state_dict())
+    msg = str(err.value)
+    assert "the checkpoint has mmseg's SegformerHead" in msg
+    assert 'the backbone differs' not in msg  # the mmseg backbone converts and fits
+    assert 'decode_head.convs.0.conv.weight' in msg
