@@ -31,10 +31,12 @@ def test_amp_training_step(tmp_path):
     assert amp['losses'][-1] < amp['losses'][0]
 
 
-def test_export_of_a_gpu_trained_checkpoint(tmp_path):
+def test_gpu_trained_checkpoint_evaluates_segments_and_exports(tmp_path):
     result = run_cuda_check('train_export', str(tmp_path))
     assert result['train_rc'] == 0, result['train_tail']
     assert result['gpu_in_log'], result['train_tail']
+    assert result['evaluate_rc'] == 0 and result['results_json'], result['predict_out']
+    assert result['inference_rc'] == 0 and result['masks'] == 4, result['predict_out']
     assert result['export_rc'] == 0, result['export_out']
     assert len(result['agreements']) == 2 and min(result['agreements']) >= 99.9
 

@@ -6,7 +6,8 @@ Each check prints one JSON line last, which the test asserts on. Checks:
 
 - ``backbones``: every TAO backbone, float32, CPU vs CUDA features (TF32 off).
 - ``amp_step``: training steps with TAOAmpOptimWrapper on CUDA.
-- ``train_export``: the TAO command trains on the GPU, then exports that checkpoint.
+- ``train_export``: the TAO command trains on the GPU, evaluates and segments with that
+  checkpoint on the GPU (fp16, batches of 2), then exports it.
 - ``launcher``: single-GPU training on gpu_ids [0]; a request for more GPUs than exist.
 - ``launcher_two_gpus``: train.num_gpus 2 (NCCL, one process per GPU).
 - ``fast_inference``: fp16 / bf16 / compiled prediction vs float32 eager on CUDA.
@@ -93,11 +94,23 @@ def check_amp_step(work: str) -> dict:
 def check_train_export(work: str) -> dict:
     spec = tiny_spec(work)
     train = tao('train', '-e', spec)
+    test_data = [f'dataset.test_dataset.img_dir={work}/train/images',
+                 f'dataset.test_dataset.ann_dir={work}/train/masks']
+    evaluate = tao('evaluate', '-e', spec, *test_data, 'evaluate.precision=fp16',
+                   'evaluate.batch_size=2')
+    infer = tao('inference', '-e', spec, *test_data, 'inference.precision=bf16',
+                'inference.batch_size=2',
+                f'inference.checkpoint={work}/results/train/iter_4.pth')
     export = tao('export', '-e', spec)
     log = ''
     for root, _, files in os.walk(osp.join(work, 'results', 'train')):
         log += ''.join(open(osp.join(root, f)).read() for f in files if f.endswith('.log'))
+    masks = osp.join(work, 'results', 'inference', 'mask_tao')
     return dict(train_rc=train.returncode, export_rc=export.returncode,
+                evaluate_rc=evaluate.returncode, inference_rc=infer.returncode,
+                predict_out=(evaluate.stderr + infer.stderr)[-3000:],
+                masks=len(os.listdir(masks)) if osp.isdir(masks) else 0,
+                results_json=osp.isfile(osp.join(work, 'results', 'evaluate', 'results.json')),
                 train_tail=(train.stdout + train.stderr)[-3000:],
                 export_out=export.stdout[-3000:] + export.stderr[-2000:],
                 gpu_in_log=torch.cuda.get_device_name(0) in log,
