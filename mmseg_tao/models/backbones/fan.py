@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
-from timm.layers import DropPath, LayerNorm2d, Mlp, trunc_normal_
+from timm.layers import DropPath, Mlp, trunc_normal_
 from timm.models.convnext import ConvNeXtStage
 
 from ..utils.pretrained import load_pretrained
@@ -60,8 +60,29 @@ def _attention(q, k, v, scale: float) -> torch.Tensor:
     return F.scaled_dot_product_attention(q, k, v, scale=scale)
 
 
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW map, computed as TAO's FAN stem does.
+
+    TAO 5.x (``nvidia_tao_pytorch/cv/backbone/convnext_utils.py``) normalises an
+    NCHW-contiguous input with ``F.layer_norm`` (biased variance) and any other input with
+    ``torch.var_mean`` (unbiased variance). The stem's norm returns a permuted,
+    non-contiguous map, so in TAO the six block norms and the stage-1 downsample norm take
+    the unbiased path; timm's LayerNorm2d is always biased (outputs about 1e-2 apart).
+    Same parameters as ``nn.LayerNorm``, so TAO checkpoints load unchanged.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_contiguous():
+            return F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight,
+                                self.bias, self.eps).permute(0, 3, 1, 2)
+        var, mean = torch.var_mean(x, dim=1, keepdim=True)
+        x = (x - mean) * torch.rsqrt(var + self.eps)
+        return x * self.weight[:, None, None] + self.bias[:, None, None]
+
+
 class ConvNeXtStem(nn.Module):
-    """ConvNeXt patchify stem and stages (timm's), returning every stage's output."""
+    """ConvNeXt patchify stem and stages (timm's, with TAO's :class:`LayerNorm2d`),
+    returning every stage's output."""
 
     def __init__(self, in_channels: int, depths: Sequence[int],
                  dims: Sequence[int] = STEM_DIMS, drop_path_rate: float = 0.):

@@ -155,3 +155,34 @@ def test_tao_checkpoint_round_trip(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(again.decode_head(again.backbone(x)),
                                    model.decode_head(model.backbone(x)))
+
+
+def test_stem_norms_follow_taos_variance_rule():
+    """Facts from TAO 5.5's code (cv/backbone/convnext_utils.py, LayerNorm2d): an
+    NCHW-contiguous input is normalised with F.layer_norm (biased variance), any other with
+    torch.var_mean (unbiased). In the FAN stem only the first norm sees a contiguous map;
+    the six block norms and the stage-1 downsample norm take the unbiased path."""
+    from mmseg_tao.models.backbones.fan import LayerNorm2d
+    torch.manual_seed(0)
+    norm = LayerNorm2d(8, eps=1e-6)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 8, 5, 6)
+    w, b = norm.weight[:, None, None], norm.bias[:, None, None]
+    biased = (x - x.mean(1, keepdim=True)) / torch.sqrt(x.var(1, unbiased=False,
+                                                                keepdim=True) + 1e-6) * w + b
+    unbiased = (x - x.mean(1, keepdim=True)) / torch.sqrt(x.var(1, unbiased=True,
+                                                                  keepdim=True) + 1e-6) * w + b
+    assert torch.allclose(norm(x), biased, atol=1e-5)
+    channels_last = x.to(memory_format=torch.channels_last)
+    assert torch.allclose(norm(channels_last), unbiased, atol=1e-5)
+    assert not torch.allclose(biased, unbiased, atol=1e-3)  # the rule matters
+    backbone = MODELS.build(dict(type='fan_tiny_8_p4_hybrid')).eval()
+    paths = []
+    for m in backbone.modules():
+        if isinstance(m, LayerNorm2d):
+            m.register_forward_pre_hook(lambda m, a: paths.append(a[0].is_contiguous()))
+    with torch.no_grad():
+        backbone(torch.randn(1, 3, 64, 64))
+    assert paths == [True] + [False] * 7  # stem; stage 0 blocks; stage 1 downsample, blocks
