@@ -170,10 +170,9 @@ def test_stem_norms_follow_taos_variance_rule():
         norm.bias.uniform_(-0.5, 0.5)
     x = torch.randn(2, 8, 5, 6)
     w, b = norm.weight[:, None, None], norm.bias[:, None, None]
-    biased = (x - x.mean(1, keepdim=True)) / torch.sqrt(x.var(1, unbiased=False,
-                                                                keepdim=True) + 1e-6) * w + b
-    unbiased = (x - x.mean(1, keepdim=True)) / torch.sqrt(x.var(1, unbiased=True,
-                                                                  keepdim=True) + 1e-6) * w + b
+    centred = x - x.mean(1, keepdim=True)
+    biased = centred / torch.sqrt(x.var(1, unbiased=False, keepdim=True) + 1e-6) * w + b
+    unbiased = centred / torch.sqrt(x.var(1, unbiased=True, keepdim=True) + 1e-6) * w + b
     assert torch.allclose(norm(x), biased, atol=1e-5)
     channels_last = x.to(memory_format=torch.channels_last)
     assert torch.allclose(norm(channels_last), unbiased, atol=1e-5)
