@@ -7,7 +7,6 @@ from typing import Dict, List, Sequence
 from mmengine.runner import Runner
 
 from ..models.utils import check_checkpoint_fits
-
 from .experiment import fast_prediction, prepare, single_process, task_config
 
 

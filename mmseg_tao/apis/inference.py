@@ -9,8 +9,9 @@ from mmengine.utils import ProgressBar
 from mmseg.apis import inference_model, init_model
 
 from ..datasets.palette import Palette
-from ..models.utils import check_checkpoint_fits
 from ..datasets.tao_dataset import IMG_SUFFIXES, scan_dir
+from ..models.utils import check_checkpoint_fits
+from ..spec.translate import slide_test_cfg
 from .experiment import fast_prediction, prepare, single_process, task_config
 
 
@@ -52,10 +53,8 @@ def inference(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'no
     cfg = task_config(spec, 'inference', launcher, plan)
     # No masks at inference: drop the annotation loader from the test pipeline.
     cfg.test_pipeline = [t for t in cfg.test_pipeline if t['type'] != 'LoadTAOAnnotations']
-    h, w = spec.model.input_height, spec.model.input_width
     if spec.inference.mode == 'slide':
-        cfg.model.test_cfg = dict(mode='slide', crop_size=(h, w),
-                                  stride=(max(1, 2 * h // 3), max(1, 2 * w // 3)))
+        cfg.model.test_cfg = slide_test_cfg((spec.model.input_height, spec.model.input_width))
         cfg.test_pipeline = [t for t in cfg.test_pipeline if t['type'] != 'Resize']
     device = device or ('cuda' if plan.device == 'cuda' else 'cpu')
     model = init_model(cfg, spec.inference.checkpoint, device=device)

@@ -7,6 +7,7 @@ says ``sync_bn`` (SyncBN raises on CPU tensors). These patches change behaviour 
 models on the CPU.
 """
 import functools
+import logging
 
 import torch
 from mmengine.logging import print_log
@@ -52,7 +53,7 @@ def install() -> None:
         if param is not None and param.device.type == 'cpu':
             print_log('sync_bn is set but the model is on the CPU, where SyncBN cannot run: '
                       'keeping BatchNorm (statistics per process)', logger='current',
-                      level=30)
+                      level=logging.WARNING)
             return module
         return convert(module, implementation)
 

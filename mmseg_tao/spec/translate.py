@@ -14,7 +14,7 @@ TAO specs load but without effect here are listed in :data:`IGNORED` and reporte
 import copy
 import dataclasses
 import os.path as osp
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..datasets.palette import IGNORE_INDEX, Palette
 from .schema import ExperimentSpec
@@ -78,13 +78,19 @@ def test_scale(spec: ExperimentSpec) -> Tuple[int, int]:
     return tuple(scale) if scale else img_scale(spec)
 
 
+def slide_test_cfg(crop: Sequence[int], stride: Optional[Sequence[int]] = None) -> dict:
+    """mmseg's sliding-window ``test_cfg``; the stride defaults to 2/3 of the crop."""
+    crop = tuple(crop)
+    stride = tuple(stride or (max(1, 2 * crop[0] // 3), max(1, 2 * crop[1] // 3)))
+    return dict(mode='slide', crop_size=crop, stride=stride)
+
+
 def _test_cfg(spec: ExperimentSpec) -> dict:
     t = spec.model.test_cfg
     if t.mode == 'whole':
         return dict(mode='whole')
-    crop = tuple(t.crop_size or (spec.model.input_height, spec.model.input_width))
-    stride = tuple(t.stride or (max(1, 2 * crop[0] // 3), max(1, 2 * crop[1] // 3)))
-    return dict(mode='slide', crop_size=crop, stride=stride)
+    return slide_test_cfg(t.crop_size or (spec.model.input_height, spec.model.input_width),
+                          t.stride)
 
 
 def results_dir(spec: ExperimentSpec, task: str = 'train') -> str:

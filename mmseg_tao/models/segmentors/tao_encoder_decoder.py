@@ -10,7 +10,7 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 
-from ..utils.ckpt_convert import convert_state_dict, detect_layout
+from ..utils.ckpt_convert import to_model_layout
 
 PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -115,26 +115,21 @@ class TAOEncoderDecoder(EncoderDecoder):
 
     def _convert_foreign_layout(self, state_dict, prefix, *args) -> None:
         keys = [k for k in state_dict if k.startswith(prefix)]
-        sub = {k[len(prefix):]: state_dict[k] for k in keys}
         try:
-            layout = detect_layout(sub)
+            layout, converted, count = to_model_layout(
+                {k[len(prefix):]: state_dict[k] for k in keys})
         except ValueError:
             return  # not a SegFormer layout we know: load_state_dict reports the keys
-        if layout == 'tao':
-            if not hasattr(self.decode_head, 'conv_seg'):
-                # mmseg's classifier, saved by TAO but unused by its head (and ours).
-                for k in keys:
-                    if k[len(prefix):].startswith('decode_head.conv_seg.'):
-                        del state_dict[k]
-            return
-        result = convert_state_dict(sub, layout)
+        if layout == 'tao' and not hasattr(self.decode_head, 'conv_seg'):
+            # mmseg's classifier, saved by TAO but unused by its head (and ours).
+            converted = {k: v for k, v in converted.items()
+                         if not k.startswith('decode_head.conv_seg.')}
         for k in keys:
             del state_dict[k]
-        state_dict.update({prefix + k: v for k, v in result.state_dict.items()})
-        # Unconvertible keys stay, so that loading reports them as unexpected.
-        state_dict.update({prefix + k: sub[k] for k in result.unmatched if k in sub})
-        print_log(f'converted a {layout} checkpoint ({len(result.state_dict)} tensors) to '
-                  'the mmseg-tao layout', logger='current')
+        state_dict.update({prefix + k: v for k, v in converted.items()})
+        if layout != 'tao':
+            print_log(f'converted a {layout} checkpoint ({count} tensors) to the mmseg-tao '
+                      'layout', logger='current')
 
     def _with_in_channels(self, head_cfg: dict) -> dict:
         if head_cfg.get('in_channels') is not None:

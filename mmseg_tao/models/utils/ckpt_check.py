@@ -11,7 +11,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from .ckpt_convert import convert_state_dict, detect_layout
+from .ckpt_convert import to_model_layout
 from .pretrained import read_state_dict
 
 # TAO checkpoints carry mmseg's unused classifier; TAO's head (and ours) has none.
@@ -30,15 +30,9 @@ def model_layout(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tens
         CheckpointMismatchError: The layout is not one of those.
     """
     try:
-        layout = detect_layout(state_dict)
+        return to_model_layout(state_dict)[1]
     except ValueError as err:
         raise CheckpointMismatchError(str(err)) from None
-    if layout == 'tao':
-        return dict(state_dict)
-    result = convert_state_dict(state_dict, layout)
-    out = dict(result.state_dict)
-    out.update({k: state_dict[k] for k in result.unmatched if k in state_dict})
-    return out
 
 
 def _stage_shape(sd: Mapping[str, torch.Tensor]) -> Optional[Tuple[Tuple[int, ...], ...]]:
@@ -70,7 +64,7 @@ def _likely_backbone(sd: Mapping[str, torch.Tensor]) -> Optional[str]:
     return None
 
 
-def _causes(model_sd, ckpt_sd, missing, unexpected, shapes) -> List[str]:
+def _causes(ckpt_sd, missing, unexpected, shapes) -> List[str]:
     causes = []
     keys = missing + unexpected + [k for k, _, _ in shapes]
     if any(k.startswith('backbone.') for k in keys):
@@ -114,7 +108,7 @@ def check_state_dict_fits(model: nn.Module, state_dict: Mapping[str, torch.Tenso
     lines += _listing('in the checkpoint but not in the model', unexpected)
     lines += _listing('of another shape (model vs checkpoint)',
                       [f'{k}: {list(a)} vs {list(b)}' for k, a, b in shapes])
-    causes = _causes(own, ckpt, missing, unexpected, shapes)
+    causes = _causes(ckpt, missing, unexpected, shapes)
     if causes:
         lines.append('likely cause: ' + '; '.join(causes))
     raise CheckpointMismatchError('\n'.join(lines))

@@ -284,3 +284,23 @@ def convert_state_dict(state_dict: Mapping[str, Tensor],
     unmatched: List[str] = []
     converter(state_dict, out, ignored, unmatched)
     return ConversionResult(out, layout, ignored, unmatched)
+
+
+def to_model_layout(state_dict: Mapping[str, Tensor]
+                    ) -> Tuple[str, 'OrderedDict[str, Tensor]', int]:
+    """A whole-model state dict in this package's layout, as loading converts it.
+
+    Returns:
+        (layout, tensors, number converted): keys a foreign layout cannot convert keep
+        their names, so that loading or checking reports them.
+
+    Raises:
+        ValueError: No known layout matches.
+    """
+    layout = detect_layout(state_dict)
+    if layout == 'tao':
+        return layout, OrderedDict(state_dict), 0
+    result = convert_state_dict(state_dict, layout)
+    out = OrderedDict(result.state_dict)
+    out.update((k, state_dict[k]) for k in result.unmatched if k in state_dict)
+    return layout, out, len(result.state_dict)
