@@ -131,13 +131,24 @@ class PositionalEncodingFourier(nn.Module):
         dim (int): Output channels.
         hidden_dim (int): Frequencies per axis. Default: 32.
         temperature (float): Frequency base. Default: 10000.
+        freq_rounding (str): ``'floor'`` (TAO, NVlabs' classification code): channel
+            ``i`` uses ``temperature ** (2 * (i // 2) / hidden_dim)``, so sin and cos
+            pairs share a frequency. ``'none'`` (NVlabs' segmentation code, which divides
+            with ``torch.div(i, 2)``): ``temperature ** (i / hidden_dim)``. Checkpoints
+            trained by NVlabs' segmentation code need ``'none'`` to reproduce their
+            outputs. Default: ``'floor'``.
     """
 
-    def __init__(self, dim: int, hidden_dim: int = 32, temperature: float = 10000.):
+    def __init__(self, dim: int, hidden_dim: int = 32, temperature: float = 10000.,
+                 freq_rounding: str = 'floor'):
         super().__init__()
+        if freq_rounding not in ('floor', 'none'):
+            raise ValueError(f"freq_rounding must be 'floor' (TAO) or 'none' (NVlabs "
+                             f"segmentation), got {freq_rounding!r}")
         self.token_projection = nn.Conv2d(hidden_dim * 2, dim, kernel_size=1)
         self.hidden_dim = hidden_dim
         self.temperature = temperature
+        self.freq_rounding = freq_rounding
 
     def forward(self, batch: int, hw: Tuple[int, int]) -> torch.Tensor:
         device = self.token_projection.weight.device
@@ -148,8 +159,8 @@ class PositionalEncodingFourier(nn.Module):
         y = (y / (y[-1:] + eps) * scale)[:, None].expand(-1, W)
         x = (x / (x[-1:] + eps) * scale)[None, :].expand(H, -1)
         i = torch.arange(self.hidden_dim, dtype=torch.float32, device=device)
-        freq = self.temperature**(2 * torch.div(i, 2, rounding_mode='floor') /
-                                  self.hidden_dim)
+        half = torch.div(i, 2, rounding_mode='floor') if self.freq_rounding == 'floor' else i / 2
+        freq = self.temperature**(2 * half / self.hidden_dim)
 
         def encode(pos):  # [H, W] -> [H, W, hidden]: sin/cos interleaved
             pos = pos[..., None] / freq
@@ -320,6 +331,10 @@ class FAN(BaseModule):
             Default: 0.
         cls_attn_layers (int): Class-attention blocks. Default: 2.
         eta (float): Layer-scale initial value. Default: 1.
+        pos_freq_rounding (str): Frequencies of the Fourier positional encoding:
+            ``'floor'`` as TAO (and NVlabs' ImageNet models), ``'none'`` as NVlabs'
+            segmentation code, for its checkpoints. See
+            :class:`PositionalEncodingFourier`. Default: ``'floor'``.
         out_indices (Sequence[int]): Which of the four outputs to return.
             Default: (0, 1, 2, 3).
         with_cp (bool): Gradient checkpointing of the FAN blocks. Default: False.
@@ -341,6 +356,7 @@ class FAN(BaseModule):
                  drop_path_rate: float = 0.,
                  cls_attn_layers: int = 2,
                  eta: float = 1.,
+                 pos_freq_rounding: str = 'floor',
                  out_indices: Sequence[int] = (0, 1, 2, 3),
                  with_cp: bool = False,
                  pretrained: Optional[str] = None,
@@ -360,7 +376,7 @@ class FAN(BaseModule):
 
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.patch_embed = HybridEmbed(in_channels, embed_dim, stem_depths)
-        self.pos_embed = PositionalEncodingFourier(embed_dim)
+        self.pos_embed = PositionalEncodingFourier(embed_dim, freq_rounding=pos_freq_rounding)
         self.pos_drop = nn.Dropout(drop_rate)
         self.blocks = nn.ModuleList([
             FANBlock(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate,
