@@ -332,6 +332,8 @@ class ExportSpec:
     input_height: int = _f(1024, gt=0)
     # TAO 5.5 defaults to 13 (mmdeploy needs >= 13 on current torch); 17 is our default.
     opset_version: int = _f(17, ge=13)
+    # -1: dynamic batch axis; N: fixed batch N (export.format tao6 only: the 'onnx' graph's
+    # batch axis is always dynamic).
     batch_size: int = _f(-1, ge=-1)
     verbose: bool = False
     verify: bool = True
@@ -346,7 +348,14 @@ class ExportSpec:
     results_dir: Optional[str] = None
     # mmseg-tao: argmax inside the graph ([N,1,H,W] int64, as TAO), logits ([N,C,H,W],
     # for DeepStream-style post-processing) or both (<onnx_file> and <stem>_logits.onnx).
+    # export.format 'onnx' only.
     output: str = _f('both', choices=('argmax', 'logits', 'both'))
+    # mmseg-tao: the ONNX contract. 'onnx': TAO 5's (mmdeploy; export.output above).
+    # 'tao6': TAO 6's: float32 logits [N,C,H/4,W/4], the decode head's output (no resize,
+    # no argmax), input 'input', output 'output', batch from batch_size. Note that TAO 6's
+    # own export.format 'onnx' means that TAO 6 contract. Either way a DeepStream nvinfer
+    # config (<stem>_nvdsinfer_config.yaml) and labels.txt are written next to the file.
+    format: str = _f('onnx', choices=('onnx', 'tao6'))
 
 
 @dataclass

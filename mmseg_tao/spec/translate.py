@@ -365,7 +365,6 @@ IGNORED: List[Ignored] = [
             'evaluated'),
     Ignored('inference.trt_engine', 'TensorRT engines are out of scope; the checkpoint is '
             'run'),
-    Ignored('export.batch_size', 'the ONNX model always has a dynamic batch dimension'),
     Ignored('export.simplify', 'onnx-simplifier is not run'),
     Ignored('export.verbose', 'the exporter runs quietly'),
     Ignored('export.trt_engine', 'TensorRT engines are out of scope'),
