@@ -82,6 +82,36 @@ def pair_files(img_dir: str, ann_dir: Optional[str], img_suffix: Optional[str] =
     return pairs, problems
 
 
+def pair_sorted(img_dir: str, ann_dir: Optional[str], img_suffix: Optional[str] = None,
+                seg_map_suffix: Optional[str] = None
+                ) -> Tuple[List[Tuple[str, Optional[str]]], List[str]]:
+    """Pair the n-th image with the n-th mask in sorted order, as TAO 6/7 does.
+
+    Returns:
+        (pairs, problems) as :func:`pair_files`; unequal counts are a problem.
+    """
+    problems: List[str] = []
+    for d, what in ((img_dir, 'image'), (ann_dir, 'mask')):
+        if d is not None and not osp.isdir(d):
+            problems.append(f'{what} directory {d} does not exist')
+    if problems:
+        return [], problems
+    images = scan_dir(img_dir, _suffixes(img_suffix, IMG_SUFFIXES))
+    if not images:
+        problems.append(f'image directory {img_dir} has no images')
+    image_list = [images[k] for k in sorted(images)]
+    if ann_dir is None:
+        return [(p, None) for p in image_list], problems
+    masks = scan_dir(ann_dir, _suffixes(seg_map_suffix, MASK_SUFFIXES))
+    mask_list = [masks[k] for k in sorted(masks)]
+    if len(mask_list) != len(image_list):
+        problems.append(f'{len(image_list)} image(s) in {img_dir} but {len(mask_list)} '
+                        f'mask(s) in {ann_dir}; TAO 6 pairs them by sorted order, so the '
+                        'counts must be equal')
+        return [], problems
+    return list(zip(image_list, mask_list)), problems
+
+
 @DATASETS.register_module()
 class TAOSegDataset(BaseSegDataset):
     """Images and masks in lists of directories (TAO's ``img_dir`` / ``ann_dir``).
@@ -104,6 +134,9 @@ class TAOSegDataset(BaseSegDataset):
         seg_map_suffix (str, optional): Only masks with this suffix; default: png, bmp, tif.
         unknown_label (str): ``'error'``: a mask value / colour outside the palette stops
             loading with the file named; ``'ignore'``: it becomes the ignore index.
+        pairing (str): ``'name'``: an image and a mask belong together when their relative
+            paths are equal up to the suffix (TAO 5). ``'sorted'``: the n-th image with the
+            n-th mask in sorted order (TAO 6/7); the counts must be equal.
         check_data (bool): Decode every image and mask when the dataset is built and raise
             :class:`DatasetError` listing unreadable / truncated files, size mismatches and
             mask values outside the palette, before any training starts. Default: False.
@@ -119,12 +152,15 @@ class TAOSegDataset(BaseSegDataset):
                  img_suffix: Optional[str] = None,
                  seg_map_suffix: Optional[str] = None,
                  unknown_label: str = 'error',
+                 pairing: str = 'name',
                  check_data: bool = False,
                  **kwargs):
         if input_type not in ('rgb', 'grayscale'):
             raise ValueError(f"input_type must be 'rgb' or 'grayscale', got {input_type!r}")
         if unknown_label not in ('error', 'ignore'):
             raise ValueError(f"unknown_label must be 'error' or 'ignore', got {unknown_label!r}")
+        if pairing not in ('name', 'sorted'):
+            raise ValueError(f"pairing must be 'name' or 'sorted', got {pairing!r}")
         if kwargs.get('reduce_zero_label'):
             raise ValueError('TAOSegDataset: reduce_zero_label is not supported; give the '
                              'class to ignore no palette entry, or merge it with '
@@ -138,6 +174,7 @@ class TAOSegDataset(BaseSegDataset):
         self.tao_palette = Palette.from_entries(palette)
         self.input_type = input_type
         self.unknown_label = unknown_label
+        self.pairing = pairing
         self._img_suffix, self._seg_map_suffix = img_suffix, seg_map_suffix
         self.check_data = check_data
         metainfo = dict(kwargs.pop('metainfo', None) or {})
@@ -153,9 +190,10 @@ class TAOSegDataset(BaseSegDataset):
         data_list, problems = [], []
         ann_dirs = self.ann_dirs or [None] * len(self.img_dirs)
         for img_dir, ann_dir in zip(self.img_dirs, ann_dirs):
-            pairs, found = pair_files(self._abs(img_dir),
-                                      None if ann_dir is None else self._abs(ann_dir),
-                                      self._img_suffix, self._seg_map_suffix)
+            pair = pair_files if self.pairing == 'name' else pair_sorted
+            pairs, found = pair(self._abs(img_dir),
+                                None if ann_dir is None else self._abs(ann_dir),
+                                self._img_suffix, self._seg_map_suffix)
             problems += found
             for img_path, seg_path in pairs:
                 data_list.append(dict(
@@ -191,4 +229,4 @@ def _layout_hint(img_dirs: Sequence[str], resolve) -> str:
     return ''
 
 
-__all__ = ['TAOSegDataset', 'DatasetError', 'pair_files', 'IGNORE_INDEX']
+__all__ = ['TAOSegDataset', 'DatasetError', 'pair_files', 'pair_sorted', 'IGNORE_INDEX']

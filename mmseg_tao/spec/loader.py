@@ -1,6 +1,7 @@
 """Read a TAO experiment spec (YAML, as data only), apply overrides, check it for a task."""
 import dataclasses
 import os.path as osp
+import re
 import typing
 from typing import Iterable, List, Optional, Sequence, Tuple
 
@@ -8,6 +9,9 @@ import yaml
 
 from ..datasets.palette import Palette, PaletteError
 from .schema import ExperimentSpec
+from .tao6 import (check_tao6_for_task, detect_version, from_tao6, spec_paths_differing,
+                   unsupported_backbone)
+from .tao6_schema import Tao6Spec
 from .validation import SpecError, build, get_path
 
 TASKS = ('train', 'evaluate', 'inference', 'export')
@@ -58,9 +62,77 @@ def read_yaml(path: str) -> dict:
     return data
 
 
-def _field_type(path: str):
+_INTERPOLATION = re.compile(r'\$\{([^}]*)\}')
+MISSING = '???'
+
+
+def resolve_interpolations(data: dict) -> List[str]:
+    """Resolve OmegaConf-style references in place, as TAO's Hydra loader does:
+    ``${results_dir}/train`` takes another key's value (a string that is exactly one
+    reference keeps that value's type); ``???`` (OmegaConf's MISSING) becomes null, so a task
+    that needs the key says so. Resolvers (``${oc.env:HOME}``) are refused: specs are data.
+
+    Returns:
+        One message per reference that cannot be resolved.
+    """
+    problems: List[str] = []
+
+    def lookup(path: str):
+        node = data
+        for part in path.split('.'):
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(path)
+            node = node[part]
+        return node
+
+    def resolve(value, where: str, seen: Tuple[str, ...]):
+        if isinstance(value, dict):
+            return {k: resolve(v, f'{where}.{k}' if where else str(k), seen)
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v, f'{where}[{i}]', seen) for i, v in enumerate(value)]
+        if not isinstance(value, str):
+            return value
+        if value.strip() == MISSING:
+            return None
+        refs = list(_INTERPOLATION.finditer(value))
+        if not refs:
+            return value
+        parts = {}
+        for m in refs:
+            ref = m.group(1).strip()
+            if ':' in ref:
+                problems.append(f'{where}: {value!r} uses a resolver ({ref.split(":")[0]}); '
+                                'specs are data, only ${key.path} references are resolved')
+                return value
+            if ref in seen:
+                problems.append(f'{where}: {value!r} refers to itself through '
+                                f'{" -> ".join(seen + (ref, ))}')
+                return value
+            try:
+                target = lookup(ref)
+            except KeyError:
+                problems.append(f'{where}: {value!r} refers to {ref}, which the spec does '
+                                'not set')
+                return value
+            parts[m.group(0)] = resolve(target, ref, seen + (ref, ))
+        if len(refs) == 1 and refs[0].group(0) == value.strip():
+            return parts[refs[0].group(0)]
+        for text, target in parts.items():
+            if target is None:
+                problems.append(f'{where}: {value!r} refers to {text[2:-1]}, which is not '
+                                'set (null or ???)')
+                return value
+            value = value.replace(text, str(target))
+        return value
+
+    data.update(resolve(data, '', ()))
+    return problems
+
+
+def _field_type(path: str, root=ExperimentSpec):
     """Schema type of a dotted spec path, or None if the path is unknown."""
-    tp = ExperimentSpec
+    tp = root
     for part in path.split('.'):
         while typing.get_origin(tp) is typing.Union:
             tp = next(a for a in typing.get_args(tp) if a is not type(None))
@@ -80,7 +152,7 @@ def _is_str_type(tp) -> bool:
         typing.get_origin(a) in (list, typing.List) for a in typing.get_args(tp))
 
 
-def parse_override(text: str) -> Tuple[str, object]:
+def parse_override(text: str, root=ExperimentSpec) -> Tuple[str, object]:
     """``'a.b.c=value'`` -> (``'a.b.c'``, typed value).
 
     The value is YAML (numbers, true/false, null, ``[1, 2]``) except for string fields,
@@ -92,7 +164,7 @@ def parse_override(text: str) -> Tuple[str, object]:
     key = key.strip()
     if not key or any(not p for p in key.split('.')):
         raise SpecError([f'override {text!r}: {key!r} is not a dotted key path'])
-    if _is_str_type(_field_type(key)) and raw.strip().lower() not in ('null', 'none', '~'):
+    if _is_str_type(_field_type(key, root)) and raw.strip().lower() not in ('null', 'none', '~'):
         return key, raw
     try:
         value = yaml.safe_load(raw) if raw.strip() else ''
@@ -101,12 +173,13 @@ def parse_override(text: str) -> Tuple[str, object]:
     return key, value
 
 
-def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
-    """Set each ``key=value`` into the raw spec (validated with the rest)."""
+def apply_overrides(data: dict, overrides: Iterable[str], root=ExperimentSpec) -> dict:
+    """Set each ``key=value`` into the raw spec (validated with the rest); ``root`` is the
+    schema that types the values (TAO 5's or TAO 6's)."""
     problems = []
     for text in overrides:
         try:
-            key, value = parse_override(text)
+            key, value = parse_override(text, root)
         except SpecError as err:
             problems += err.problems
             continue
@@ -210,34 +283,86 @@ def check_for_task(spec: ExperimentSpec, task: Optional[str]) -> List[str]:
 
 
 def load_spec(path: str, overrides: Iterable[str] = (), task: Optional[str] = None,
-              notes: Optional[List[str]] = None) -> ExperimentSpec:
+              notes: Optional[List[str]] = None,
+              tao_version: Optional[int] = None) -> ExperimentSpec:
     """Read, override, validate and check a spec; every problem is reported at once.
+
+    TAO 5.x specs and TAO 6.x / 7.x specs are both read: a spec with ``dataset.segment`` or
+    ``train.num_epochs`` is TAO 6/7's (:func:`~mmseg_tao.spec.tao6.detect_version`); it is
+    validated against the TAO 6 schema and returned in TAO 5's form
+    (:class:`~mmseg_tao.spec.tao6.Tao6Experiment`, whose ``tao6`` is the TAO 6 spec).
 
     Args:
         path: The YAML spec.
-        overrides: ``key=value`` strings (dotted spec paths).
+        overrides: ``key=value`` strings (dotted paths of the spec's own schema).
         task: ``train``, ``evaluate``, ``inference`` or ``export`` to check what the task
             needs; None checks the spec alone.
         notes: If given, receives what the loader resolved on the user's behalf (e.g. the
-            reconciled ``num_gpus`` / ``gpu_ids``), for the caller to show.
+            reconciled ``num_gpus`` / ``gpu_ids``, TAO 6 epochs as iterations), for the
+            caller to show.
+        tao_version: 5 or 6 to force a schema; None tells them apart.
 
     Raises:
         SpecError: listing every problem, each with its key path.
     """
     if task is not None and task not in TASKS:
         raise ValueError(f'task must be one of {TASKS}, got {task!r}')
+    if tao_version not in (None, 5, 6, 7):
+        raise ValueError(f'tao_version must be 5 or 6 (7 reads as 6), got {tao_version!r}')
     data = read_yaml(path)
+    version = 6 if tao_version in (6, 7) else tao_version or detect_version(data)
+    root = Tao6Spec if version == 6 else ExperimentSpec
     try:
-        apply_overrides(data, overrides)
+        apply_overrides(data, overrides, root)
     except SpecError as err:
         raise SpecError(err.problems, source=path) from None
-    problems: List[str] = []
+    problems = resolve_interpolations(data)
     notes = notes if notes is not None else []
-    _resolve_aliases(data, notes, problems)
-    spec = build(ExperimentSpec, data, '', problems)
-    if not problems:
-        _resolve_gpus(data, spec, notes)
-        problems += check_for_task(spec, task)
+    if version == 6:
+        spec = _load_tao6(data, task, notes, problems)
+    else:
+        _resolve_aliases(data, notes, problems)
+        spec = build(ExperimentSpec, data, '', problems)
+        if not problems:
+            _resolve_gpus(data, spec, notes)
+            problems += check_for_task(spec, task)
     if problems:
         raise SpecError(problems, source=path)
     return spec
+
+
+def _load_tao6(data: dict, task: Optional[str], notes: List[str],
+               problems: List[str]) -> ExperimentSpec:
+    backbone = unsupported_backbone(data)
+    if backbone:
+        problems.append(backbone)
+        # The backbone is reported above; validate the rest.
+        data['model']['backbone'] = {k: v for k, v in data['model']['backbone'].items()
+                                     if k != 'type'}
+    spec6 = build(Tao6Spec, data, '', problems)
+    if problems:
+        return spec6
+    for task_name in GPU_SECTIONS:
+        section = getattr(spec6, task_name)
+        num, ids = reconcile_gpus(section.num_gpus, section.gpu_ids)
+        if (num, ids) != (section.num_gpus, section.gpu_ids):
+            notes.append(f'{task_name}.num_gpus ({section.num_gpus}) and {task_name}.gpu_ids '
+                         f'({section.gpu_ids}) disagree: using num_gpus {num}, gpu_ids {ids} '
+                         "(TAO's rule)")
+            section.num_gpus, section.gpu_ids = num, ids
+    problems += check_tao6_for_task(spec6, task)
+    if problems:
+        return spec6
+    spec = from_tao6(spec6, task, notes, problems)
+    if spec.dataset.palette:
+        try:
+            Palette.from_entries([dataclasses.asdict(e) for e in spec.dataset.palette])
+        except PaletteError as err:
+            problems += [p.replace('dataset.palette', 'dataset.segment.palette')
+                         for p in err.problems]
+    return spec
+
+
+def changed_tao6_settings(spec: Tao6Spec) -> List[str]:
+    """Dotted paths where a TAO 6 spec differs from TAO 6's defaults."""
+    return spec_paths_differing(spec, Tao6Spec())

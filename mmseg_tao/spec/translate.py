@@ -131,12 +131,22 @@ def split_dataset(spec: ExperimentSpec, split: str, pipeline: str) -> Optional[d
     if not s.img_dir:
         return None
     d = spec.dataset
-    return dict(
+    out = dict(
         type='TAOSegDataset', data_root=d.data_root, img_dirs=_split_dirs(s.img_dir),
         ann_dirs=_split_dirs(s.ann_dir) or None, palette=_palette_entries(spec),
         input_type=d.input_type, img_suffix=d.img_suffix, seg_map_suffix=d.seg_map_suffix,
         unknown_label=d.unknown_label, ignore_index=IGNORE_INDEX,
         check_data=split != 'test', pipeline=pipeline)
+    if _tao6(spec):
+        # TAO 6 pairs images and masks by sorted order and decodes masks itself
+        # (LoadTAO6Annotations): colours outside the palette are class 0, not errors.
+        out.update(pairing='sorted', check_data=False)
+    return out
+
+
+def _tao6(spec: ExperimentSpec):
+    """The TAO 6/7 spec a :class:`~mmseg_tao.spec.tao6.Tao6Experiment` came from, or None."""
+    return getattr(spec, 'tao6', None)
 
 
 def _train_dataset(spec: ExperimentSpec) -> Optional[dict]:
@@ -332,6 +342,185 @@ MAPPING: List[Rule] = [
 ]
 
 
+def _tao6_colors(spec) -> List[list]:
+    """TAO 6's colour -> class id map as (label_id, colour) pairs: each entry trains as its
+    own label_id (255: ignored) and is matched by the colour of its mapping_class
+    (build_target_class_list in TAO 6's dataloader/utils.py)."""
+    palette = spec.dataset.segment.palette
+    by_class = {e.seg_class: list(e.rgb) for e in palette}
+    return [[e.label_id, by_class.get(e.mapping_class, list(e.rgb))] for e in palette]
+
+
+def _tao6_label_transform(value: Optional[str]) -> Optional[str]:
+    return None if value in (None, 'None') else value
+
+
+def _tao6_load_annotations(spec) -> dict:
+    seg = spec.dataset.segment
+    return dict(type='LoadTAO6Annotations', colors=_tao6_colors(spec),
+                label_transform=_tao6_label_transform(seg.label_transform))
+
+
+def _tao6_train_pipeline(spec) -> List[dict]:
+    from ..datasets.transforms.tao6_pipeline import tao6_train_pipeline
+    seg = spec.dataset.segment
+    return [dict(type='LoadImageFromFile'), _tao6_load_annotations(spec),
+            *tao6_train_pipeline(dataclasses.asdict(seg.augmentation), seg.img_size)]
+
+
+def _tao6_test_pipeline(spec) -> List[dict]:
+    from ..datasets.transforms.tao6_pipeline import tao6_test_pipeline
+    return [dict(type='LoadImageFromFile'), _tao6_load_annotations(spec),
+            *tao6_test_pipeline(spec.dataset.segment.img_size)]
+
+
+def _tao6_tta_pipeline(spec) -> List[dict]:
+    test = _tao6_test_pipeline(spec)
+    return [test[0], dict(type='TestTimeAug', transforms=[[t] for t in test[1:]])]
+
+
+def _tao6_optimizer(optim) -> dict:
+    """TAO 6's optimizers: AdamW (betas 0.9, 0.999), Adam, SGD with momentum."""
+    if optim.optim == 'sgd':
+        return dict(type='SGD', lr=optim.lr, momentum=optim.momentum,
+                    weight_decay=optim.weight_decay)
+    return dict(type='AdamW' if optim.optim == 'adamw' else 'Adam', lr=optim.lr,
+                betas=(0.9, 0.999), weight_decay=optim.weight_decay)
+
+
+def _tao6_schedulers(spec) -> List[dict]:
+    """TAO 6's schedules. ``linear`` (per iteration): warm-up from 1e-6 over total // 100
+    iterations, then factor 1 - (i - w) / (T + 1) for the T = total - w others (a LinearLR to
+    1 / (T + 1) reproduces it exactly). ``step``: x0.1 every num_epochs // 3 epochs."""
+    total = spec.train.max_iters
+    if spec.tao6.train.optim.policy == 'step':
+        epochs = max(1, spec.tao6.train.num_epochs // 3)
+        return [dict(type='StepLR', step_size=epochs * (spec.iters_per_epoch or 1), gamma=0.1,
+                     by_epoch=False, begin=0, end=total)]
+    warm = total // 100
+    out = [dict(type='LinearLR', start_factor=1e-6, end_factor=1.0, by_epoch=False, begin=0,
+                end=warm)] if warm else []
+    rest = total - warm
+    return out + [dict(type='LinearLR', start_factor=1.0, end_factor=1.0 / (rest + 1),
+                       by_epoch=False, begin=warm, end=total)]
+
+
+# Settings only TAO 6/7 specs have, read from the TAO 6 spec (``tao6.*``) after MAPPING.
+MAPPING_TAO6: List[Rule] = [
+    R('train_pipeline', ('tao6.dataset.segment.augmentation', 'tao6.dataset.segment.img_size',
+                         'tao6.dataset.segment.palette',
+                         'tao6.dataset.segment.label_transform'),
+      Whole(lambda s: _tao6_train_pipeline(s.tao6)),
+      "TAO 6's order: resize to img_size square, flips (each its own probability), "
+      'rotation by an angle of angle_list, scale + random crop, blur, colour jitter; masks '
+      'decoded as TAO 6 does (label_transform norm: value // 255; colours matched to '
+      'label_id; unmatched colours class 0; label_id 255 ignored); images and masks paired '
+      'by sorted file order'),
+    R('test_pipeline', ('tao6.dataset.segment.img_size', ), Whole(
+        lambda s: _tao6_test_pipeline(s.tao6)),
+      'resize image and mask to img_size square; metrics and predictions at that size, as '
+      'TAO 6'),
+    R('tta_pipeline', ('tao6.dataset.segment.img_size', ),
+      Whole(lambda s: _tao6_tta_pipeline(s.tao6)),
+      'tools/test.py --tta: the test pipeline (TAO 6 has no test-time augmentation)'),
+    R('data_preprocessor.mean', ('tao6.dataset.segment.augmentation.mean', ),
+      lambda m: [v * 255 for v in m], '0-1 scale x 255'),
+    R('data_preprocessor.std', ('tao6.dataset.segment.augmentation.std', ),
+      lambda m: [v * 255 for v in m], '0-1 scale x 255'),
+    R('model.decode_head.num_classes', ('tao6.dataset.segment.num_classes', ), lambda n: n,
+      'label_ids 0..num_classes-1 of the palette are the classes'),
+    R('optim_wrapper.optimizer', ('tao6.train.optim.optim', 'tao6.train.optim.lr',
+                                  'tao6.train.optim.momentum',
+                                  'tao6.train.optim.weight_decay'),
+      Whole(lambda s: _tao6_optimizer(s.tao6.train.optim)),
+      'adamw (betas 0.9, 0.999), adam, or sgd with momentum'),
+    R('optim_wrapper.constructor', ('tao6.train.optim.optim', ),
+      lambda _: 'TAO6OptimWrapperConstructor',
+      "TAO 6's parameter groups: decode head at 10x lr; no weight decay for biases, norms, "
+      'layer scales, tokens (TAO 6\'s name substrings)'),
+    R('optim_wrapper.paramwise_cfg', ('tao6.model.backbone.freeze_backbone', ),
+      lambda f: dict(freeze_backbone=f), 'freeze_backbone: the backbone gets no gradient'),
+    R('param_scheduler', ('tao6.train.optim.policy', 'tao6.train.num_epochs'),
+      Whole(_tao6_schedulers),
+      'linear: LinearLR warm-up from 1e-6 over 1% of the iterations, then linear decay '
+      "exactly as TAO 6's lambda; step: StepLR x0.1 every num_epochs // 3 epochs"),
+    R('default_hooks.checkpoint.latest_name', ('tao6.train.checkpoint_interval', ),
+      lambda _: 'segformer_model_latest.pth',
+      "also <train results>/segformer_model_latest.pth, the newest checkpoint, which TAO 6's "
+      'specs point evaluate, inference and export at'),
+    R('load_from', ('tao6.train.resume_training_checkpoint_path',
+                    'tao6.train.pretrained_model_path'), lambda r, p: r or p,
+      'resume from resume_training_checkpoint_path, else start from the whole-model '
+      'weights of pretrained_model_path'),
+]
+# How TAO 6/7 keys reach the config through TAO 5's keys (documentation of from_tao6).
+TAO6_TO_TAO5: List[Tuple[str, str]] = [
+    ('model.backbone.type', 'model.backbone.type'),
+    ('model.backbone.pretrained_backbone_path', 'model.pretrained_model_path'),
+    ('model.decode_head.decoder_params.embed_dim',
+     'model.decode_head.decoder_params.embed_dim'),
+    ('model.decode_head.align_corners', 'model.decode_head.align_corners'),
+    ('dataset.segment.img_size', 'model.input_height, model.input_width'),
+    ('dataset.segment.root_dir, *_split', 'dataset.data_root, dataset.*_dataset.img_dir / '
+     'ann_dir (images/<split>, masks/<split>; inference: predict_split)'),
+    ('dataset.segment.palette', 'dataset.palette (label_id as class id, 255 dropped)'),
+    ('dataset.segment.batch_size, workers, shuffle',
+     'dataset.batch_size, workers_per_gpu, shuffle'),
+    ('train.num_epochs', 'train.max_iters = num_epochs x ceil(ceil(images / processes) / '
+     'batch_size) (printed)'),
+    ('train.checkpoint_interval, checkpoint_interval_unit',
+     'train.checkpoint_interval (epochs x iterations per epoch, or steps)'),
+    ('train.validation_interval', 'train.validation_interval (epochs x iterations per '
+     'epoch); train.validate true'),
+    ('train.seed, cudnn.deterministic, cudnn.benchmark',
+     'train.exp_config.manual_seed, deterministic, env_cfg.cudnn_benchmark'),
+    ('train.sync_batchnorm', "model.decode_head.norm_cfg.type ('SyncBN' / 'BN')"),
+    ('train.num_gpus, gpu_ids, results_dir, resume_training_checkpoint_path',
+     'the same keys of train'),
+    ('train.optim.lr, weight_decay', 'train.trainer.sf_optim.lr, weight_decay'),
+    ('evaluate.*, inference.* (checkpoint, num_gpus, gpu_ids, results_dir, batch_size)',
+     'the same keys (batch_size -1: 1)'),
+    ('export.* (checkpoint, onnx_file, input_*, opset_version, batch_size, results_dir)',
+     "the same keys; export.format 'tao6' (TAO 6's contract)"),
+]
+IGNORED_TAO6: List[Ignored] = [
+    Ignored('model_name', 'the model is named by model.backbone.type'),
+    Ignored('encryption_key', 'checkpoints are plain .pth files'),
+    Ignored('wandb', 'logs go to the work dir (add a WandbVisBackend to the config)'),
+    Ignored('model.backbone.feat_downsample', "the backbones return TAO's feature maps as "
+            'they are'),
+    Ignored('model.decode_head.in_channels', "taken from the backbone, as TAO's own table "
+            'does'),
+    Ignored('model.decode_head.in_index', 'every backbone level feeds the head'),
+    Ignored('model.decode_head.feature_strides', 'fixed by the backbone'),
+    Ignored('dataset.segment.quant_calibration_dataset', 'quantisation is out of scope'),
+    Ignored('train.num_nodes', 'one machine per run (several GPUs of it)'),
+    Ignored('train.segment.weights', 'TAO 6 stores these and never uses them'),
+    Ignored('train.optim.monitor_name', 'checkpoints are kept by interval'),
+    Ignored('train.tensorboard', 'logs go to the work dir (add a TensorboardVisBackend to '
+            'the config)'),
+    Ignored('train.use_distributed_sampler', 'mmengine shards data across processes'),
+    Ignored('train.checkpointer', 'checkpoints are written by AtomicCheckpointHook'),
+    Ignored('train.enable_lr_monitor', 'the learning rate is always logged'),
+    Ignored('evaluate.num_nodes', 'one machine per run'),
+    Ignored('evaluate.trt_engine', 'TensorRT engines are out of scope; the checkpoint is '
+            'evaluated'),
+    Ignored('evaluate.vis_after_n_batches', 'evaluate writes metrics; inference writes '
+            'every mask and overlay'),
+    Ignored('inference.num_nodes', 'one machine per run'),
+    Ignored('inference.trt_engine', 'TensorRT engines are out of scope; the checkpoint is '
+            'run'),
+    Ignored('inference.vis_after_n_batches', 'every image gets a mask and an overlay'),
+    Ignored('export.gpu_id', 'the export runs on the CPU'),
+    Ignored('export.on_cpu', 'the export runs on the CPU'),
+    Ignored('export.serialize_nvdsinfer', 'the DeepStream nvinfer config is always written '
+            'beside the ONNX file'),
+    Ignored('gen_trt_engine', 'TensorRT engines are out of scope (use trtexec on the ONNX '
+            'file)'),
+    Ignored('quantize', 'quantisation is out of scope'),
+]
+
+
 IGNORED: List[Ignored] = [
     Ignored('model.backbone.init_cfg', 'pretrained weights come from '
             'model.pretrained_model_path'),
@@ -380,11 +569,15 @@ TASK_SECTIONS = ('train', 'evaluate', 'inference', 'export', 'gen_trt_engine')
 
 
 def ignored_settings(spec: ExperimentSpec, task: Optional[str] = None) -> List[str]:
-    """The :data:`IGNORED` fields that ``spec`` sets to something other than TAO's
-    default (for ``task``: leaving out the other tasks' sections)."""
-    default = ExperimentSpec()
+    """The :data:`IGNORED` fields (:data:`IGNORED_TAO6` for a TAO 6/7 spec) that ``spec``
+    sets to something other than TAO's default (for ``task``: leaving out the other tasks'
+    sections)."""
+    from .tao6_schema import Tao6Spec
+    tao6 = _tao6(spec)
+    spec, default, rows = ((tao6, Tao6Spec(), IGNORED_TAO6) if tao6 is not None
+                           else (spec, ExperimentSpec(), IGNORED))
     out = []
-    for row in IGNORED:
+    for row in rows:
         section = row.source.split('.')[0]
         if task is not None and section in TASK_SECTIONS and section != task:
             continue
@@ -512,7 +705,7 @@ def spec_to_config(spec: ExperimentSpec, resolve: bool = True) -> Dict[str, Any]
             they become references to the top-level variables.
     """
     cfg = skeleton()
-    for rule in MAPPING:
+    for rule in MAPPING + (MAPPING_TAO6 if _tao6(spec) else []):
         if isinstance(rule.convert, Whole):
             value = rule.convert.fn(spec)
         else:
@@ -530,6 +723,8 @@ def spec_warnings(spec: ExperimentSpec, task: Optional[str] = None) -> List[str]
     """Legal settings that probably do not do what the user wants, and accepted fields
     that are set but have no effect here (for ``task``, or any)."""
     out = ignored_settings(spec, task)
+    if _tao6(spec):
+        return out
     times = spec.dataset.repeat_data_times
     if times > ExperimentSpec().dataset.repeat_data_times and task in (None, 'train'):
         out.append(f'dataset.repeat_data_times ({times}) changes nothing in iteration-based '
@@ -554,9 +749,14 @@ def ignored_table() -> List[Tuple[str, str]]:
     return [(row.source, row.why) for row in IGNORED]
 
 
-def mapping_table() -> List[Tuple[str, str, str]]:
-    """(config path, spec paths, rule) rows for the documentation."""
+def ignored_table_tao6() -> List[Tuple[str, str]]:
+    """(TAO 6 spec path, why) rows of the accepted TAO 6/7 fields without effect."""
+    return [(row.source, row.why) for row in IGNORED_TAO6]
+
+
+def mapping_table(rules: Optional[List[Rule]] = None) -> List[Tuple[str, str, str]]:
+    """(config path, spec paths, rule) rows for the documentation (default: MAPPING)."""
     rows = []
-    for rule in MAPPING:
+    for rule in MAPPING if rules is None else rules:
         rows.append((rule.target, ', '.join(rule.sources), rule.note or 'copied'))
     return rows

@@ -2,8 +2,10 @@
 import os
 import os.path as osp
 import re
+import shutil
 import tempfile
 from collections import deque
+from typing import Optional
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
@@ -50,9 +52,22 @@ class AtomicCheckpointHook(CheckpointHook):
     so checkpoints written before a resume or by an older version are pruned too, and a
     lower N on resume takes effect at the next save. Nothing is deleted before a new
     checkpoint exists (mmengine would prune the restored ``keep_ckpt_ids`` in
-    ``before_train``). Arguments are :class:`CheckpointHook`'s. Remote backends fall
-    back to its behaviour.
+    ``before_train``). Remote backends fall back to :class:`CheckpointHook`'s behaviour.
+
+    Args:
+        latest_name (str, optional): Also make ``out_dir/latest_name`` the newest checkpoint
+            after each save (a hard link, else a copy, renamed into place), as TAO 6/7's
+            ``segformer_model_latest.pth`` that its specs point evaluate, inference and
+            export at. Default: None.
+        **kwargs: :class:`CheckpointHook`'s arguments.
     """
+
+    def __init__(self, *args, latest_name: Optional[str] = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if latest_name is not None and (not latest_name or osp.basename(latest_name)
+                                         != latest_name):
+            raise ValueError(f'latest_name must be a file name, got {latest_name!r}')
+        self.latest_name = latest_name
 
     def before_train(self, runner) -> None:
         max_keep, self.max_keep_ckpts = self.max_keep_ckpts, -1  # no deleting here
@@ -85,7 +100,21 @@ class AtomicCheckpointHook(CheckpointHook):
         os.replace(partial, final)
         _fsync_dir(self.out_dir)
         atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'), final)
+        if self.latest_name:
+            self._point_latest(final)
         self._prune(runner)
+
+    def _point_latest(self, final: str) -> None:
+        latest = osp.join(self.out_dir, self.latest_name)
+        partial = osp.join(self.out_dir, f'.{self.latest_name}.partial')
+        if osp.lexists(partial):
+            os.remove(partial)
+        try:
+            os.link(final, partial)
+        except OSError:  # no hard links on this file system
+            shutil.copyfile(final, partial)
+        os.replace(partial, latest)
+        _fsync_dir(self.out_dir)
 
     def _prune(self, runner) -> None:
         """Delete leftover ``.partial`` files and the checkpoints ``max_keep_ckpts`` drops."""
