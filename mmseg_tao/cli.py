@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
                         dest='spec', help='TAO experiment spec (YAML)')
     parser.add_argument('overrides', nargs='*', metavar='key=value',
                         help='spec overrides, e.g. train.max_iters=100')
+    parser.add_argument('--tao-version', type=int, choices=(5, 6), default=None,
+                        help="the spec's schema: 5 (TAO 5.x) or 6 (TAO 6.x / 7.x); default: "
+                        'told apart by its keys (dataset.segment, train.num_epochs)')
     parser.add_argument('--launcher', default='none', choices=('none', 'pytorch'),
                         help=argparse.SUPPRESS)  # set by the torchrun relaunch
     return parser
@@ -37,7 +40,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from mmseg_tao.models.utils import CheckpointMismatchError
     from mmseg_tao.spec import SpecError
     try:
-        result = getattr(apis, args.task)(args.spec, args.overrides, launcher=args.launcher)
+        result = getattr(apis, args.task)(args.spec, args.overrides, launcher=args.launcher,
+                                          tao_version=args.tao_version)
     except (SpecError, DatasetError, CheckpointMismatchError, FileNotFoundError) as err:
         print(f'mmseg-tao {args.task}: {err}', file=sys.stderr)
         return 2

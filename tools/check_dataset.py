@@ -9,6 +9,7 @@ the pairs found, image sizes, the pixel share of each class and every problem; e
 there is any problem, 2 if the input itself is unusable.
 """
 import argparse
+import functools
 import os.path as osp
 import sys
 
@@ -17,8 +18,10 @@ from mmengine.config import Config
 import mmseg_tao  # noqa: F401
 from mmseg_tao.datasets import (DatasetError, Palette, SplitReport, check_pairs,
                                 format_report, pair_files)
+from mmseg_tao.datasets.tao_dataset import pair_sorted
+from mmseg_tao.datasets.transforms.tao6_loading import load_tao6_mask
 from mmseg_tao.spec import SpecError, load_spec
-from mmseg_tao.spec.translate import split_dataset
+from mmseg_tao.spec.translate import split_dataset, test_pipeline_of
 
 SPLITS = ('train', 'val', 'test')
 
@@ -33,8 +36,18 @@ def tao_dataset_cfg(loader_cfg):
     return ds
 
 
+def _tao6_decoder(ds):
+    """TAO 6's mask rule when the dataset's pipeline loads masks with LoadTAO6Annotations."""
+    for step in ds.get('pipeline') or []:
+        if isinstance(step, dict) and step.get('type') == 'LoadTAO6Annotations':
+            return functools.partial(load_tao6_mask, colors=step['colors'],
+                                     label_transform=step.get('label_transform'))
+    return None
+
+
 def check_split(ds) -> SplitReport:
     palette = Palette.from_entries(ds['palette'])
+    pair = pair_sorted if ds.get('pairing') == 'sorted' else pair_files
     report = SplitReport()
     img_dirs = ds['img_dirs'] if isinstance(ds['img_dirs'], list) else [ds['img_dirs']]
     ann_dirs = ds.get('ann_dirs') or [None] * len(img_dirs)
@@ -45,11 +58,11 @@ def check_split(ds) -> SplitReport:
         return path if path is None or not root else osp.join(root, path)
 
     for img_dir, ann_dir in zip(img_dirs, ann_dirs):
-        pairs, problems = pair_files(join(img_dir), join(ann_dir), ds.get('img_suffix'),
-                                     ds.get('seg_map_suffix'))
+        pairs, problems = pair(join(img_dir), join(ann_dir), ds.get('img_suffix'),
+                               ds.get('seg_map_suffix'))
         report.problems += problems
         check_pairs(pairs, palette, ds.get('input_type', 'rgb'),
-                    ds.get('unknown_label', 'error'), report)
+                    ds.get('unknown_label', 'error'), report, decode=_tao6_decoder(ds))
     return report
 
 
@@ -63,7 +76,8 @@ def main(argv=None) -> int:
     try:
         if args.source.endswith(('.yaml', '.yml')):
             spec = load_spec(args.source, args.overrides)
-            datasets = {split: split_dataset(spec, split, pipeline=[]) for split in SPLITS}
+            datasets = {split: split_dataset(spec, split, pipeline=test_pipeline_of(spec))
+                        for split in SPLITS}
         else:
             cfg = Config.fromfile(args.source)
             datasets = {split: tao_dataset_cfg(cfg.get(f'{split}_dataloader'))

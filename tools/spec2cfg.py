@@ -14,7 +14,8 @@ import os.path as osp
 import sys
 
 from mmseg_tao.spec import TASKS, SpecError, load_spec, spec_to_config, write_config
-from mmseg_tao.spec.translate import ignored_table, mapping_table, spec_warnings
+from mmseg_tao.spec.translate import (MAPPING_TAO6, TAO6_TO_TAO5, ignored_table,
+                                      ignored_table_tao6, mapping_table, spec_warnings)
 
 
 def mapping_doc() -> str:
@@ -30,6 +31,22 @@ def mapping_doc() -> str:
               'Setting one to anything but its default prints a warning naming it.', '',
               '| spec path | why |', '|---|---|']
     lines += [f'| `{source}` | {why} |' for source, why in ignored_table()]
+    lines += ['', '## TAO 6.x / 7.x specs', '',
+              'A TAO 6/7 spec (one with `dataset.segment` or `train.num_epochs`) is validated '
+              'against its own schema (`mmseg_tao/spec/tao6_schema.py`), converted to the '
+              'TAO 5 form (`mmseg_tao/spec/tao6.py`) and translated by the table above; '
+              'then `MAPPING_TAO6` sets what only TAO 6 has.', '',
+              '### TAO 6 keys read through TAO 5 keys', '',
+              '| TAO 6/7 spec path | TAO 5 form |', '|---|---|']
+    lines += [f'| `{a}` | {b} |' for a, b in TAO6_TO_TAO5]
+    lines += ['', '### `MAPPING_TAO6`', '', '| config path | TAO 6/7 spec path(s) | rule |',
+              '|---|---|---|']
+    for target, sources, note in mapping_table(MAPPING_TAO6):
+        shown = ', '.join(f'`{s[len("tao6."):]}`' for s in sources.split(', '))
+        lines.append(f'| `{target}` | {shown} | {note} |')
+    lines += ['', '### TAO 6/7 fields accepted without effect', '',
+              '| spec path | why |', '|---|---|']
+    lines += [f'| `{source}` | {why} |' for source, why in ignored_table_tao6()]
     return '\n'.join(lines) + '\n'
 
 
@@ -40,6 +57,9 @@ def main(argv=None) -> int:
     parser.add_argument('-o', '--out', help='output config (default: <spec>.py beside it)')
     parser.add_argument('--task', choices=TASKS,
                         help='also check that the spec has what this task needs')
+    parser.add_argument('--tao-version', type=int, choices=(5, 6), default=None,
+                        help="the spec's schema: 5 (TAO 5.x) or 6 (TAO 6.x / 7.x); default: "
+                        'told apart by its keys')
     parser.add_argument('--mapping-doc', action='store_true',
                         help='write the mapping table (markdown) instead')
     args = parser.parse_args(argv)
@@ -53,11 +73,15 @@ def main(argv=None) -> int:
         return 0
     if not args.spec:
         parser.error('the spec is required')
+    notes = []
     try:
-        spec = load_spec(args.spec, args.overrides, task=args.task)
+        spec = load_spec(args.spec, args.overrides, task=args.task, notes=notes,
+                         tao_version=args.tao_version)
     except SpecError as err:
         print(f'spec2cfg: {err}', file=sys.stderr)
         return 2
+    for note in notes:
+        print(f'spec2cfg: note: {note}', file=sys.stderr)
     for warning in spec_warnings(spec):
         print(f'spec2cfg: warning: {warning}', file=sys.stderr)
     out = args.out or osp.splitext(args.spec)[0] + '.py'

@@ -2,7 +2,7 @@
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from mmengine.runner import Runner
 
@@ -35,11 +35,12 @@ def evaluation_tables(per_class: List[Dict], summary: Dict[str, float]) -> str:
     return f'{classes}\nSummary:\n\n{summ}'
 
 
-def evaluate(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none') -> Dict:
+def evaluate(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none',
+             tao_version: Optional[int] = None) -> Dict:
     """Evaluate ``evaluate.checkpoint`` on ``dataset.test_dataset`` with
     ``evaluate.batch_size`` images per pass in ``evaluate.precision``; print the tables
     and write ``results.json`` to the evaluate results dir. Returns the results."""
-    spec = prepare(spec_path, overrides, 'evaluate')
+    spec = prepare(spec_path, overrides, 'evaluate', tao_version)
     plan = single_process(spec, 'evaluate')
     cfg = task_config(spec, 'evaluate', launcher, plan)
     runner = Runner.from_cfg(cfg)

@@ -51,10 +51,12 @@ def task_config(spec: ExperimentSpec, task: str, launcher: str = 'none',
     return Config(cfg)
 
 
-def prepare(spec_path: str, overrides: Sequence[str], task: str):
-    """Load and check the spec for ``task``; print what was resolved and warnings."""
+def prepare(spec_path: str, overrides: Sequence[str], task: str,
+            tao_version: Optional[int] = None):
+    """Load and check the spec for ``task`` (``tao_version`` 5 or 6 forces a schema); print
+    what was resolved and warnings."""
     notes = []
-    spec = load_spec(spec_path, overrides, task=task, notes=notes)
+    spec = load_spec(spec_path, overrides, task=task, notes=notes, tao_version=tao_version)
     for note in notes:
         print(f'note: {note}', file=sys.stderr)
     for warning in spec_warnings(spec, task):
@@ -69,12 +71,14 @@ def _free_port() -> int:
 
 
 def relaunch_distributed(task: str, spec_path: str, overrides: Sequence[str],
-                         plan: LaunchPlan) -> int:
+                         plan: LaunchPlan, tao_version: Optional[int] = None) -> int:
     """Run this command again under torchrun: one process per GPU of ``plan`` (each
     seeing only its GPUs), or ``plan.nproc`` CPU processes (gloo)."""
     cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={plan.nproc}',
            f'--master_port={_free_port()}', '-m', 'mmseg_tao.cli', task, '-e',
            osp.abspath(spec_path), *overrides, '--launcher', 'pytorch']
+    if tao_version is not None:
+        cmd += ['--tao-version', str(tao_version)]
     where = (f'GPUs {plan.gpu_ids} (CUDA_VISIBLE_DEVICES={plan.visible_devices}), '
              f'{plan.backend}' if plan.device == 'cuda' else f'CPU, {plan.backend}')
     print(f'launching {plan.nproc} processes on {where}: {" ".join(cmd)}', flush=True)

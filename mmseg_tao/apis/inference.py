@@ -38,7 +38,7 @@ def overlay(image_bgr: np.ndarray, mask: np.ndarray, colors: Sequence[Sequence[i
 
 
 def inference(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none',
-              device: Optional[str] = None) -> List[str]:
+              device: Optional[str] = None, tao_version: Optional[int] = None) -> List[str]:
     """Segment every image of ``dataset.test_dataset.img_dir`` with
     ``inference.checkpoint``; write ``mask_tao/<name>.png`` (training ids) and
     ``vis_tao/<name>.png`` (overlay) under the inference results dir.
@@ -48,7 +48,7 @@ def inference(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'no
     images go through the model at once, in ``inference.precision`` (weights cast once),
     compiled with ``inference.compile``. Returns the mask paths.
     """
-    spec = prepare(spec_path, overrides, 'inference')
+    spec = prepare(spec_path, overrides, 'inference', tao_version)
     plan = single_process(spec, 'inference')
     cfg = task_config(spec, 'inference', launcher, plan)
     # No masks at inference: drop the annotation loader from the test pipeline.

@@ -1,5 +1,5 @@
 """The ``train`` task: a TAO spec trained by mmengine's Runner."""
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch.distributed as dist
 from mmengine.runner import Runner
@@ -9,14 +9,16 @@ from .experiment import prepare, relaunch_distributed, task_config
 from .launch import plan_launch, select_device
 
 
-def train(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none') -> int:
+def train(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none',
+          tao_version: Optional[int] = None) -> int:
     """Train; with ``train.num_gpus`` / ``train.gpu_ids`` above one process, relaunch
     under torchrun (one process per GPU, NCCL; gloo without a GPU); one process runs on
-    ``train.gpu_ids[0]``. Returns the exit status."""
-    spec = prepare(spec_path, overrides, 'train')
+    ``train.gpu_ids[0]``. ``tao_version`` 5 or 6 forces the spec's schema. Returns the exit
+    status."""
+    spec = prepare(spec_path, overrides, 'train', tao_version)
     plan = plan_launch(spec, 'train', launched=launcher != 'none')
     if plan.nproc > 1 and launcher == 'none':
-        return relaunch_distributed('train', spec_path, overrides, plan)
+        return relaunch_distributed('train', spec_path, overrides, plan, tao_version)
     if launcher == 'none':
         select_device(plan)
     cfg = task_config(spec, 'train', launcher, plan)

@@ -1,7 +1,7 @@
 """Read every image and mask of a dataset once and report what would break training."""
 import collections
 from dataclasses import dataclass, field
-from typing import Counter, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Counter, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -40,11 +40,14 @@ def _image_size(path: str) -> Tuple[int, int]:
 
 def check_pairs(pairs: Sequence[Tuple[str, Optional[str]]], palette: Palette,
                 input_type: str = 'rgb', unknown_label: str = 'error',
-                report: Optional[SplitReport] = None) -> SplitReport:
+                report: Optional[SplitReport] = None,
+                decode: Optional[Callable[[str], np.ndarray]] = None) -> SplitReport:
     """Decode each image and mask; collect sizes, class statistics and problems.
 
     Problems found: unreadable or truncated images and masks, image / mask size mismatch,
     and (with ``unknown_label='error'``) mask values or colours outside the palette.
+    ``decode`` (mask path -> training ids) replaces TAO 5's mask rule, e.g. TAO 6's
+    (:func:`~mmseg_tao.datasets.transforms.tao6_loading.load_tao6_mask`).
     """
     report = report or SplitReport()
     for img_path, seg_path in pairs:
@@ -58,13 +61,14 @@ def check_pairs(pairs: Sequence[Tuple[str, Optional[str]]], palette: Palette,
         if seg_path is None:
             continue
         try:
-            mask = load_tao_mask(seg_path, palette, input_type, unknown_label)
+            mask = decode(seg_path) if decode else load_tao_mask(
+                seg_path, palette, input_type, unknown_label)
         except Exception as err:  # noqa: BLE001
             text = str(err)
             report.problems.append(text if text.startswith(seg_path) else
                                    f'{seg_path}: unreadable or truncated mask ({err})')
             continue
-        if input_type == 'grayscale':
+        if input_type == 'grayscale' and decode is None:
             _check_binary_values(seg_path, report)
         if size is not None and (mask.shape[1], mask.shape[0]) != size:
             report.problems.append(

@@ -374,6 +374,13 @@ def _tao6_test_pipeline(spec) -> List[dict]:
             *tao6_test_pipeline(spec.dataset.segment.img_size)]
 
 
+def test_pipeline_of(spec: ExperimentSpec) -> List[dict]:
+    """The test pipeline a spec's config gets (what loads its masks)."""
+    if _tao6(spec):
+        return _tao6_test_pipeline(spec.tao6)
+    return copy.deepcopy(skeleton()['test_pipeline'])
+
+
 def _tao6_tta_pipeline(spec) -> List[dict]:
     test = _tao6_test_pipeline(spec)
     return [test[0], dict(type='TestTimeAug', transforms=[[t] for t in test[1:]])]
@@ -389,9 +396,11 @@ def _tao6_optimizer(optim) -> dict:
 
 
 def _tao6_schedulers(spec) -> List[dict]:
-    """TAO 6's schedules. ``linear`` (per iteration): warm-up from 1e-6 over total // 100
-    iterations, then factor 1 - (i - w) / (T + 1) for the T = total - w others (a LinearLR to
-    1 / (T + 1) reproduces it exactly). ``step``: x0.1 every num_epochs // 3 epochs."""
+    """TAO 6's schedules. ``linear`` (per iteration): factor 1e-6 + (1 - 1e-6) * i / w for
+    i < w = total // 100, then 1 - (i - w) / (T + 1) for the T = total - w others. mmengine's
+    LinearLR reaches ``end_factor`` at step ``end - 1``, so the warm-up ends at w + 1 (factor 1
+    at i = w, where the decay starts) and the decay ends at 2 / (T + 1) at i = total - 1.
+    ``step``: x0.1 every num_epochs // 3 epochs."""
     total = spec.train.max_iters
     if spec.tao6.train.optim.policy == 'step':
         epochs = max(1, spec.tao6.train.num_epochs // 3)
@@ -399,9 +408,9 @@ def _tao6_schedulers(spec) -> List[dict]:
                      by_epoch=False, begin=0, end=total)]
     warm = total // 100
     out = [dict(type='LinearLR', start_factor=1e-6, end_factor=1.0, by_epoch=False, begin=0,
-                end=warm)] if warm else []
+                end=warm + 1)] if warm else []
     rest = total - warm
-    return out + [dict(type='LinearLR', start_factor=1.0, end_factor=1.0 / (rest + 1),
+    return out + [dict(type='LinearLR', start_factor=1.0, end_factor=2.0 / (rest + 1),
                        by_epoch=False, begin=warm, end=total)]
 
 

@@ -64,8 +64,7 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def __init__(self, *args, latest_name: Optional[str] = None, **kwargs):
         super().__init__(*args, **kwargs)
-        if latest_name is not None and (not latest_name or osp.basename(latest_name)
-                                         != latest_name):
+        if latest_name is not None and osp.basename(latest_name or '/') != latest_name:
             raise ValueError(f'latest_name must be a file name, got {latest_name!r}')
         self.latest_name = latest_name
 
