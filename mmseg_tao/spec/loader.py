@@ -127,7 +127,9 @@ def resolve_interpolations(data: dict) -> List[str]:
         return value
 
     data.update(resolve(data, '', ()))
-    return problems
+    # A key that several values refer to is resolved (and its problem found) once per
+    # reference; report each problem once.
+    return list(dict.fromkeys(problems))
 
 
 def _field_type(path: str, root=ExperimentSpec):
