@@ -4,7 +4,7 @@ import dataclasses
 import os
 import os.path as osp
 import sys
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -63,7 +63,8 @@ def export_tao6(model: torch.nn.Module, onnx_file: str, height: int, width: int,
     import onnx
     net = DecodeHeadLogits(model).eval()
     dummy = torch.ones(1 if batch_size == -1 else batch_size, 3, height, width)
-    # The dynamo exporter (torch's default since 2.9) is not the one TAO's graph comes from.
+    # TorchScript's exporter, as TAO's and mmdeploy's (the dynamo one is torch's default
+    # since 2.9; the backbones' export paths are written for the tracer).
     extra = dict(dynamo=False) if _default_is_dynamo() else {}
     with torch.no_grad():
         torch.onnx.export(net, (dummy, ), onnx_file, input_names=['input'],
@@ -146,12 +147,13 @@ def logits_agreement(onnx_file: str, model_cfg: Config, deploy_cfg: Config,
 
 
 def export(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none',
-           check_images: int = 8) -> Dict[str, Dict]:
+           check_images: int = 8, tao_version: Optional[int] = None) -> Dict[str, Dict]:
     """Export ``export.checkpoint`` to ONNX, then compare ONNX Runtime with PyTorch on up
     to ``check_images`` test images and write a DeepStream nvinfer config beside each file.
 
     ``export.format: onnx``: TAO 5's graph through mmdeploy (``export.output``: argmax,
-    logits or both). ``export.format: tao6``: TAO 6's (:func:`export_tao6`).
+    logits or both). ``export.format: tao6``: TAO 6's (:func:`export_tao6`; what a TAO 6
+    spec gets). ``tao_version`` (5, 6 or None: from the spec's keys) picks the schema.
 
     Returns ``{variant: {'file': path, 'agreement': percent, 'nvinfer': config path}}``
     (variants ``argmax`` / ``logits``, or ``tao6``).
@@ -161,7 +163,7 @@ def export(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none'
     from mmdeploy.apis import torch2onnx
     from mmdeploy.apis.utils import build_task_processor
 
-    spec = prepare(spec_path, overrides, 'export')
+    spec = prepare(spec_path, overrides, 'export', tao_version)
     e = spec.export
     if e.input_channel != 3:
         raise ValueError('export.input_channel: the model takes 3-channel input (grayscale '
