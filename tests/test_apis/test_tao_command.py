@@ -108,8 +108,8 @@ def test_inference_masks_named_after_images(experiment):
         image = Image.open(os.path.join(vimg, name))
         assert mask.shape == (image.height, image.width)  # original size
         assert set(np.unique(mask)) <= {0, 1}
-        assert np.array(Image.open(out / 'vis_tao' / name)).shape == (image.height,
-                                                                     image.width, 3)
+        vis = np.array(Image.open(out / 'vis_tao' / name))
+        assert vis.shape == (image.height, image.width, 3)
     # Two images per forward pass: the same masks.
     tao('inference', '-e', spec, 'inference.batch_size=2',
         f'inference.results_dir={root / "batched"}')

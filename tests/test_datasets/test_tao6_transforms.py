@@ -384,9 +384,11 @@ def test_rgb_palette_and_unmatched_colour(tmp_path):
 
 def test_single_value_palette_and_duplicates(tmp_path):
     path = save(tmp_path, np.array([[0, 3, 7]], np.uint8))
-    np.testing.assert_array_equal(load_tao6_mask(path, list(enumerate([[0], [7], [3]]))), [[0, 2, 1]])
+    np.testing.assert_array_equal(
+        load_tao6_mask(path, list(enumerate([[0], [7], [3]]))), [[0, 2, 1]])
     # A colour listed twice belongs to its last train id (TAO's colour -> id dict).
-    np.testing.assert_array_equal(load_tao6_mask(path, list(enumerate([[0], [7], [7]]))), [[0, 0, 2]])
+    np.testing.assert_array_equal(
+        load_tao6_mask(path, list(enumerate([[0], [7], [7]]))), [[0, 0, 2]])
 
 
 def test_label_id_255_is_the_ignore_index(tmp_path):
