@@ -30,12 +30,16 @@ def pixel_accuracy(seg_logits: torch.Tensor, seg_label: torch.Tensor,
 
 
 class LinearEmbed(nn.Module):
-    """Holds a level's Linear (``proj``, TAO's parameter name); the head applies it fused
-    with its block of the fuse conv (see :meth:`TAOSegFormerHead.forward`)."""
+    """A level's per-pixel Linear to ``embed_dim`` (``proj``, TAO's parameter name), on
+    feature maps: [N, C, H, W] -> [N, E, H, W]."""
 
     def __init__(self, in_dim: int, embed_dim: int):
         super().__init__()
         self.proj = nn.Linear(in_dim, embed_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        return self.proj(x.flatten(2).transpose(1, 2)).transpose(1, 2).reshape(n, -1, h, w)
 
 
 @MODELS.register_module()
@@ -50,6 +54,11 @@ class TAOSegFormerHead(BaseDecodeHead):
             defaults to ``embed_dim`` and any other value is an error.
         norm_cfg (dict): Norm of the fuse conv. Default: BN (TAO trains with SyncBN on
             several GPUs; pass ``dict(type='SyncBN')`` for that).
+        fuse_levels (bool): Apply each level's Linear together with its block of the fuse
+            conv, at the level's own resolution (fast; see :meth:`forward`). False runs
+            the modules one by one as TAO does (``linear_c*``, upsample, concatenate,
+            ``linear_fuse``), for forward hooks, quantisation and FLOP counters that must
+            see them. Both give the same outputs and gradients. Default: True.
         **kwargs: Other :class:`BaseDecodeHead` arguments (num_classes, dropout_ratio,
             align_corners, in_index, loss_decode, ignore_index, ...).
     """
@@ -59,6 +68,7 @@ class TAOSegFormerHead(BaseDecodeHead):
                  embed_dim: int = 768,
                  channels: Optional[int] = None,
                  norm_cfg: Optional[dict] = None,
+                 fuse_levels: bool = True,
                  **kwargs):
         if channels is not None and channels != embed_dim:
             raise ValueError(f'TAOSegFormerHead: channels ({channels}) is the fused '
@@ -74,6 +84,7 @@ class TAOSegFormerHead(BaseDecodeHead):
             norm_cfg=norm_cfg or dict(type='BN', requires_grad=True),
             **kwargs)
         del self.conv_seg  # the classifier is linear_pred, as in TAO checkpoints
+        self.fuse_levels = fuse_levels
         for i, dim in enumerate(self.in_channels):
             setattr(self, f'linear_c{i + 1}', LinearEmbed(dim, embed_dim))
         self.linear_fuse = ConvModule(
@@ -109,6 +120,8 @@ class TAOSegFormerHead(BaseDecodeHead):
 
     def forward(self, inputs: List[torch.Tensor]) -> torch.Tensor:
         feats = self._transform_inputs(inputs)
+        if not self.fuse_levels:
+            return self.cls_seg(self._forward_modules(feats))
         size = feats[0].shape[2:]
         embed = self.channels
         fuse = self.linear_fuse.conv.weight.flatten(1)  # [E, n*E], blocks deepest first
@@ -133,3 +146,15 @@ class TAOSegFormerHead(BaseDecodeHead):
         if self.linear_fuse.with_activation:
             x = self.linear_fuse.activate(x)
         return self.cls_seg(x)
+
+    def _forward_modules(self, feats: List[torch.Tensor]) -> torch.Tensor:
+        """TAO's order, module by module: per-level Linear, upsample to the first level,
+        concatenate deepest first, ``linear_fuse``."""
+        size = feats[0].shape[2:]
+        maps = []
+        for i in reversed(range(len(feats))):
+            y = getattr(self, f'linear_c{i + 1}')(feats[i])
+            if i > 0:
+                y = resize(y, size=size, mode='bilinear', align_corners=self.align_corners)
+            maps.append(y)
+        return self.linear_fuse(torch.cat(maps, dim=1))

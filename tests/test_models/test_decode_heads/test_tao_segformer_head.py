@@ -74,3 +74,41 @@ def test_loss_equals_mmseg_without_host_sync():
         assert torch.allclose(ours['acc_seg'], ref['acc_seg'], rtol=1e-5)
         ops = {e.key for e in prof.key_averages()}
         assert not ops & {'aten::nonzero', 'aten::item', 'aten::_local_scalar_dense'}
+
+
+def test_module_by_module_path_equals_the_fused_one():
+    """fuse_levels=False runs linear_c*, concat and linear_fuse as modules (hooks see them);
+    outputs and gradients equal the fused path and NVlabs' reference."""
+    torch.manual_seed(0)
+    cfg = dict(type='TAOSegFormerHead', in_channels=[8, 16, 32, 64], embed_dim=24,
+               num_classes=5, dropout_ratio=0.0)
+    fused = MODELS.build(cfg)
+    plain = MODELS.build(dict(cfg, fuse_levels=False))
+    plain.load_state_dict(fused.state_dict())
+    seen = []
+    for name, module in plain.named_modules():
+        if name.startswith(('linear_c', 'linear_fuse')) and name.count('.') == 0:
+            module.register_forward_hook(lambda m, i, o, name=name: seen.append(name))
+    feats = [torch.randn(2, c, 40 // s, 48 // s) for c, s in zip([8, 16, 32, 64], [1, 2, 4, 8])]
+    for head in (fused, plain):
+        head.train()
+    outs, grads = [], []
+    for head in (fused, plain):
+        out = head(feats)
+        outs.append(out)
+        grads.append(torch.autograd.grad(out.square().sum(), list(head.parameters())))
+    torch.testing.assert_close(outs[0], outs[1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(outs[1], reference(plain, feats), atol=1e-5, rtol=1e-5)
+    # Biases before a training-mode BN get (analytically) zero gradient: compare against
+    # the gradients' overall scale, not elementwise.
+    scale = max(float(g.abs().max()) for g in grads[0])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-6 * scale, rtol=1e-4)
+    assert seen == ['linear_c4', 'linear_c3', 'linear_c2', 'linear_c1', 'linear_fuse']
+    seen.clear()
+    fused.register_forward_hook(lambda *a: None)
+    for name, module in fused.named_modules():
+        if name in ('linear_c1', 'linear_fuse'):
+            module.register_forward_hook(lambda m, i, o, name=name: seen.append(name))
+    fused(feats)
+    assert seen == []  # the fused path bypasses the modules: why the switch exists
