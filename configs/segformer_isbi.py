@@ -451,6 +451,7 @@ tao_spec = dict(
         encryption_key=None,
         results_dir=None,
         output='both',
+        format='onnx',
     ),
     gen_trt_engine=dict(
         onnx_file=None,

@@ -244,38 +244,40 @@ MAPPING: List[Rule] = [
       Whole(_test_cfg), "whole; or slide with crop_size (default: the model input) and "
       'stride (default: 2/3 of the crop)'),
     # ---- data
-    R('train_pipeline[2].scale', ('dataset.train_dataset.pipeline.augmentation_config.resize'
-                                  '.img_scale', 'model.input_height', 'model.input_width'),
+    R('train_pipeline[RandomResize].scale',
+      ('dataset.train_dataset.pipeline.augmentation_config.resize.img_scale',
+       'model.input_height', 'model.input_width'),
       Whole(img_scale), 'img_scale, else (min(H, W), 1024 if min(H, W) < 1024 else 2048)'),
-    R('train_pipeline[2].ratio_range',
+    R('train_pipeline[RandomResize].ratio_range',
       ('dataset.train_dataset.pipeline.augmentation_config.resize.ratio_range', ), tuple, ''),
-    R('train_pipeline[2].keep_ratio',
+    R('train_pipeline[RandomResize].keep_ratio',
       ('dataset.train_dataset.pipeline.augmentation_config.resize.keep_ratio', ),
       lambda s: s, ''),
-    R('train_pipeline[3].crop_size',
+    R('train_pipeline[RandomCrop].crop_size',
       ('dataset.train_dataset.pipeline.augmentation_config.random_crop.crop_size',
        'model.input_height', 'model.input_width'),
       lambda c, h, w: tuple(c) if c else (h, w), 'crop_size, else the model input size'),
-    R('train_pipeline[3].cat_max_ratio',
+    R('train_pipeline[RandomCrop].cat_max_ratio',
       ('dataset.train_dataset.pipeline.augmentation_config.random_crop.cat_max_ratio', ),
       lambda s: s, ''),
-    R('train_pipeline[4].prob',
+    R('train_pipeline[RandomFlip].prob',
       ('dataset.train_dataset.pipeline.augmentation_config.random_flip.prob', ),
       lambda s: s, ''),
-    R('test_pipeline[1].scale', ('dataset.test_dataset.pipeline.multi_scale',
-                                 'dataset.train_dataset.pipeline.augmentation_config.resize'
-                                 '.img_scale', 'model.input_height', 'model.input_width'),
+    R('test_pipeline[Resize].scale',
+      ('dataset.test_dataset.pipeline.multi_scale',
+       'dataset.train_dataset.pipeline.augmentation_config.resize.img_scale',
+       'model.input_height', 'model.input_width'),
       Whole(test_scale), "val/test resize: test_dataset.pipeline.multi_scale (TAO's "
       'MultiScaleFlipAug scale), else the training img_scale'),
-    R('tta_pipeline[1].transforms[0][0].scale', ('dataset.test_dataset.pipeline.multi_scale',
-                                                 'dataset.train_dataset.pipeline'
-                                                 '.augmentation_config.resize.img_scale'),
+    R('tta_pipeline[TestTimeAug].transforms[0][Resize].scale',
+      ('dataset.test_dataset.pipeline.multi_scale',
+       'dataset.train_dataset.pipeline.augmentation_config.resize.img_scale'),
       Whole(test_scale), "tools/test.py --tta: TAO's MultiScaleFlipAug (that one scale, no "
       'flip) as mmseg TestTimeAug + SegTTAModel'),
-    R('tta_pipeline[1].transforms[0][0].keep_ratio',
+    R('tta_pipeline[TestTimeAug].transforms[0][Resize].keep_ratio',
       ('dataset.test_dataset.pipeline.augmentation_config.resize.keep_ratio', ),
       lambda s: s, ''),
-    R('test_pipeline[1].keep_ratio',
+    R('test_pipeline[Resize].keep_ratio',
       ('dataset.test_dataset.pipeline.augmentation_config.resize.keep_ratio', ),
       lambda s: s, ''),
     R('train_dataloader', ('dataset.train_dataset', 'dataset.repeat_data_times',
@@ -684,9 +686,15 @@ def skeleton() -> Dict[str, Any]:
 
 
 def _set(cfg: dict, path: str, value) -> None:
+    """``cfg[path] = value``; ``[N]`` indexes a list, ``[Type]`` is the list's step of that
+    ``type`` (pipeline steps are addressed by what they are, not where they are)."""
     node, parts = cfg, path.replace('[', '.[').split('.')
     for i, part in enumerate(parts):
-        key: Any = int(part[1:-1]) if part.startswith('[') else part
+        key: Any = part
+        if part.startswith('['):
+            inner = part[1:-1]
+            key = int(inner) if inner.isdigit() else next(
+                j for j, step in enumerate(node) if step.get('type') == inner)
         if i == len(parts) - 1:
             node[key] = value
         else:
