@@ -133,7 +133,7 @@ def split_dataset(spec: ExperimentSpec, split: str, pipeline: str) -> Optional[d
     d = spec.dataset
     out = dict(
         type='TAOSegDataset', data_root=d.data_root, img_dirs=_split_dirs(s.img_dir),
-        ann_dirs=_split_dirs(s.ann_dir) or None, palette=_palette_entries(spec),
+        ann_dirs=_split_dirs(s.ann_dir) or None, palette=Ref('tao_palette'),
         input_type=d.input_type, img_suffix=d.img_suffix, seg_map_suffix=d.seg_map_suffix,
         unknown_label=d.unknown_label, ignore_index=IGNORE_INDEX,
         check_data=split != 'test', pipeline=pipeline)
@@ -280,6 +280,8 @@ MAPPING: List[Rule] = [
     R('test_pipeline[Resize].keep_ratio',
       ('dataset.test_dataset.pipeline.augmentation_config.resize.keep_ratio', ),
       lambda s: s, ''),
+    R('tao_palette', ('dataset.palette', ), Whole(_palette_entries),
+      'the palette, once; every dataset refers to it'),
     R('train_dataloader', ('dataset.train_dataset', 'dataset.repeat_data_times',
                            'dataset.batch_size', 'dataset.workers_per_gpu', 'dataset.palette'),
       Whole(_train_loader), 'every img_dir/ann_dir pair (TAO uses the first only); '
@@ -650,6 +652,7 @@ def skeleton() -> Dict[str, Any]:
                 [dict(type='LoadTAOAnnotations')],
                 [dict(type='PackSegInputs')]]),
         ],
+        tao_palette=None,
         train_dataloader=None,
         val_dataloader=None,
         test_dataloader=None,
@@ -712,6 +715,12 @@ def _resolve_refs(value, cfg):
     return value
 
 
+def recorded_spec(spec: ExperimentSpec) -> Dict[str, Any]:
+    """The resolved spec as data, in the user's own form (a TAO 6/7 spec as TAO 6)."""
+    tao6 = _tao6(spec)
+    return dataclasses.asdict(tao6 if tao6 is not None else spec)
+
+
 def spec_to_config(spec: ExperimentSpec, resolve: bool = True) -> Dict[str, Any]:
     """The mmengine config (a plain dict) for a validated spec.
 
@@ -732,7 +741,7 @@ def spec_to_config(spec: ExperimentSpec, resolve: bool = True) -> Dict[str, Any]
         cfg = _resolve_refs(cfg, cfg)
     cfg['custom_imports'] = dict(imports=['mmseg_tao'], allow_failed_imports=False)
     # The resolved spec, as data, for ExperimentRecordHook and the TAO-style command.
-    cfg['tao_spec'] = dataclasses.asdict(spec)
+    cfg['tao_spec'] = recorded_spec(spec)
     return cfg
 
 

@@ -18,6 +18,13 @@ from typing import Any, Dict, Iterable, NamedTuple, Optional
 WIDTH = 92
 
 
+class BesideConfig(NamedTuple):
+    """The path of a file next to the config: written as mmengine's
+    ``'{{ fileDirname }}/name'`` (the one substitution this writer emits itself, for a
+    name it checked)."""
+    name: str
+
+
 class Ref(NamedTuple):
     """A reference to a top-level config entry: written as that variable's name, or
     replaced by a copy of it when a config is used directly (an object, so no string
@@ -47,6 +54,11 @@ def format_value(value: Any, indent: int = 0) -> str:
         return repr(value)
     if isinstance(value, str):
         return str_literal(value)
+    if isinstance(value, BesideConfig):
+        if osp.basename(value.name) != value.name or not all(
+                c.isalnum() or c in '._-' for c in value.name):
+            raise ValueError(f'{value.name!r} is not a plain file name')
+        return f"'{{{{ fileDirname }}}}/{value.name}'"
     if isinstance(value, Ref):
         if not _is_kwarg(value.name):
             raise ValueError(f'reference {value.name!r} is not a Python name')
@@ -83,16 +95,11 @@ def config_text(cfg: Dict[str, Any], header: Iterable[str] = (),
     return '\n'.join(lines) + '\n'
 
 
-def write_config(cfg: Dict[str, Any], path: str, header: Iterable[str] = (),
-                 source: Optional[str] = None) -> str:
-    """Write the config atomically (a half-written file never appears at ``path``)."""
-    header = list(header)
-    if source is not None:
-        header.append(f'source: {str_literal(source)}')
-    text = config_text(cfg, header)
+def atomic_write(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all."""
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.spec2cfg-', suffix='.py', dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix='.spec2cfg-', suffix='.partial', dir=directory)
     try:
         with os.fdopen(fd, 'w', encoding='utf-8') as f:
             f.write(text)
@@ -100,4 +107,14 @@ def write_config(cfg: Dict[str, Any], path: str, header: Iterable[str] = (),
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+def write_config(cfg: Dict[str, Any], path: str, header: Iterable[str] = (),
+                 source: Optional[str] = None) -> str:
+    """Write the config atomically (a half-written file never appears at ``path``)."""
+    header = list(header)
+    if source is not None:
+        header.append(f'source: {str_literal(source)}')
+    text = config_text(cfg, header)
+    atomic_write(path, text)
     return text

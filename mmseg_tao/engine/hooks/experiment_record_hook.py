@@ -21,8 +21,8 @@ class ExperimentRecordHook(Hook):
     """Before training, write into the work dir:
 
     - ``experiment_spec.yaml``: the resolved TAO spec (defaults and overrides applied; a
-      TAO 6/7 spec in its own form) when the config carries it as ``tao_spec`` (configs
-      from ``tools/spec2cfg.py`` do);
+      TAO 6/7 spec in its own form) when the config carries it as ``tao_spec``, or the
+      path of that spec's YAML file (configs from ``tools/spec2cfg.py`` do);
     - ``target_class_id_mapping.json``: class names, colours, and the mask value
       (``label_id``) -> training id mapping of the training dataset's palette.
     """
@@ -33,8 +33,9 @@ class ExperimentRecordHook(Hook):
         if not is_main_process():
             return
         spec = runner.cfg.get('tao_spec')
-        if spec and spec.get('tao6'):
-            spec = spec['tao6']  # a TAO 6/7 spec is recorded in its own form
+        if isinstance(spec, str):  # the spec file spec2cfg wrote beside the config
+            with open(spec, encoding='utf-8') as f:
+                spec = yaml.safe_load(f)
         if spec:
             atomic_write_text(osp.join(runner.work_dir, 'experiment_spec.yaml'),
                               yaml.safe_dump(_plain(spec), sort_keys=False))
