@@ -47,12 +47,12 @@ def _split_dirs(value) -> List[str]:
     return [value] if isinstance(value, str) else list(value or [])
 
 
-def _palette_entries(spec: ExperimentSpec) -> List[dict]:
+def palette_entries(spec: ExperimentSpec) -> List[dict]:
     return [dataclasses.asdict(e) for e in spec.dataset.palette or []]
 
 
 def _palette(spec: ExperimentSpec) -> Optional[Palette]:
-    entries = _palette_entries(spec)
+    entries = palette_entries(spec)
     return Palette.from_entries(entries) if entries else None
 
 
@@ -280,7 +280,7 @@ MAPPING: List[Rule] = [
     R('test_pipeline[Resize].keep_ratio',
       ('dataset.test_dataset.pipeline.augmentation_config.resize.keep_ratio', ),
       lambda s: s, ''),
-    R('tao_palette', ('dataset.palette', ), Whole(_palette_entries),
+    R('tao_palette', ('dataset.palette', ), Whole(palette_entries),
       'the palette, once; every dataset refers to it'),
     R('train_dataloader', ('dataset.train_dataset', 'dataset.repeat_data_times',
                            'dataset.batch_size', 'dataset.workers_per_gpu', 'dataset.palette'),
