@@ -44,6 +44,22 @@ def scan_dir(root: str, suffixes: Tuple[str, ...]) -> Dict[str, str]:
     return found
 
 
+def _scan_images(img_dir: str, ann_dir: Optional[str], img_suffix: Optional[str]
+                 ) -> Tuple[Optional[Dict[str, str]], List[str]]:
+    """The images of ``img_dir`` by relative stem, and problems; None when a directory
+    is missing."""
+    problems = [f'{what} directory {d} does not exist'
+                for d, what in ((img_dir, 'image'), (ann_dir, 'mask'))
+                if d is not None and not osp.isdir(d)]
+    if problems:
+        return None, problems
+    images = scan_dir(img_dir, _suffixes(img_suffix, IMG_SUFFIXES))
+    if not images:
+        problems.append(f'image directory {img_dir} has no images '
+                        f'({", ".join(_suffixes(img_suffix, IMG_SUFFIXES))})')
+    return images, problems
+
+
 def pair_files(img_dir: str, ann_dir: Optional[str], img_suffix: Optional[str] = None,
                seg_map_suffix: Optional[str] = None) -> Tuple[List[Tuple[str, Optional[str]]],
                                                               List[str]]:
@@ -53,16 +69,9 @@ def pair_files(img_dir: str, ann_dir: Optional[str], img_suffix: Optional[str] =
         (pairs, problems): sorted (image, mask) pairs and a message per problem
         (missing or empty directory, images without a mask, masks without an image).
     """
-    problems: List[str] = []
-    for d, what in ((img_dir, 'image'), (ann_dir, 'mask')):
-        if d is not None and not osp.isdir(d):
-            problems.append(f'{what} directory {d} does not exist')
-    if problems:
+    images, problems = _scan_images(img_dir, ann_dir, img_suffix)
+    if images is None:
         return [], problems
-    images = scan_dir(img_dir, _suffixes(img_suffix, IMG_SUFFIXES))
-    if not images:
-        problems.append(f'image directory {img_dir} has no images '
-                        f'({", ".join(_suffixes(img_suffix, IMG_SUFFIXES))})')
     if ann_dir is None:
         return [(images[k], None) for k in sorted(images)], problems
     masks = scan_dir(ann_dir, _suffixes(seg_map_suffix, MASK_SUFFIXES))
@@ -90,15 +99,9 @@ def pair_sorted(img_dir: str, ann_dir: Optional[str], img_suffix: Optional[str] 
     Returns:
         (pairs, problems) as :func:`pair_files`; unequal counts are a problem.
     """
-    problems: List[str] = []
-    for d, what in ((img_dir, 'image'), (ann_dir, 'mask')):
-        if d is not None and not osp.isdir(d):
-            problems.append(f'{what} directory {d} does not exist')
-    if problems:
+    images, problems = _scan_images(img_dir, ann_dir, img_suffix)
+    if images is None:
         return [], problems
-    images = scan_dir(img_dir, _suffixes(img_suffix, IMG_SUFFIXES))
-    if not images:
-        problems.append(f'image directory {img_dir} has no images')
     image_list = [images[k] for k in sorted(images)]
     if ann_dir is None:
         return [(p, None) for p in image_list], problems

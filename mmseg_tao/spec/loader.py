@@ -246,12 +246,17 @@ def _resolve_gpus(data: dict, spec: ExperimentSpec, notes: List[str]) -> None:
         raw = data.get(task) if isinstance(data.get(task), dict) else {}
         if getattr(section, 'gpu_id', None) is not None and 'gpu_ids' not in raw:
             section.gpu_ids = [section.gpu_id]
-        num, ids = reconcile_gpus(section.num_gpus, section.gpu_ids)
-        if (num, ids) != (section.num_gpus, section.gpu_ids):
-            notes.append(f'{task}.num_gpus ({section.num_gpus}) and {task}.gpu_ids '
-                         f'({section.gpu_ids}) disagree: using num_gpus {num}, gpu_ids {ids} '
-                         "(TAO's rule)")
-            section.num_gpus, section.gpu_ids = num, ids
+        _reconcile_section(task, section, notes)
+
+
+def _reconcile_section(task: str, section, notes: List[str]) -> None:
+    """:func:`reconcile_gpus` on a task section, noting what changed."""
+    num, ids = reconcile_gpus(section.num_gpus, section.gpu_ids)
+    if (num, ids) != (section.num_gpus, section.gpu_ids):
+        notes.append(f'{task}.num_gpus ({section.num_gpus}) and {task}.gpu_ids '
+                     f'({section.gpu_ids}) disagree: using num_gpus {num}, gpu_ids {ids} '
+                     "(TAO's rule)")
+        section.num_gpus, section.gpu_ids = num, ids
 
 
 def check_for_task(spec: ExperimentSpec, task: Optional[str]) -> List[str]:
@@ -345,13 +350,7 @@ def _load_tao6(data: dict, task: Optional[str], notes: List[str],
     if problems:
         return spec6
     for task_name in GPU_SECTIONS:
-        section = getattr(spec6, task_name)
-        num, ids = reconcile_gpus(section.num_gpus, section.gpu_ids)
-        if (num, ids) != (section.num_gpus, section.gpu_ids):
-            notes.append(f'{task_name}.num_gpus ({section.num_gpus}) and {task_name}.gpu_ids '
-                         f'({section.gpu_ids}) disagree: using num_gpus {num}, gpu_ids {ids} '
-                         "(TAO's rule)")
-            section.num_gpus, section.gpu_ids = num, ids
+        _reconcile_section(task_name, getattr(spec6, task_name), notes)
     problems += check_tao6_for_task(spec6, task)
     if problems:
         return spec6
