@@ -1,6 +1,7 @@
 """FAN hybrid backbones (Fully Attentional Networks, Zhou et al. 2022) as TAO builds them.
 
-``fan_{tiny_8,small_12,base_16,large_16}_p4_hybrid``: a two-stage ConvNeXt stem (timm's
+``fan_{tiny_8,small_12,base_16,large_16}_p4_hybrid`` (TAO's names; also ``FAN`` with
+``arch='tiny'`` .. ``'large'`` or a dict of sizes): a two-stage ConvNeXt stem (timm's
 ConvNeXt stages), a 2x2 stride-2 projection to tokens at stride 16 with Fourier positional
 encoding, FAN blocks (token-mixing self-attention, then channel processing: a sigmoid
 channel attention gating an MLP with depthwise convolutions), then two class-attention
@@ -18,46 +19,20 @@ TAO, computed, so they receive zero gradients rather than none (DDP needs no
 ``find_unused_parameters`` for them).
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from timm.layers import DropPath, Mlp, trunc_normal_
 from timm.models.convnext import ConvNeXtStage
 
-from ..utils.pretrained import load_pretrained
-
-FAN_ARCHS: Dict[str, dict] = {
-    'fan_tiny_8_p4_hybrid': dict(
-        embed_dim=192, depth=8, num_heads=8, stem_depths=(3, 3), out_idx=7),
-    'fan_small_12_p4_hybrid': dict(
-        embed_dim=384, depth=10, num_heads=8, stem_depths=(3, 3), out_idx=9),
-    'fan_base_16_p4_hybrid': dict(
-        embed_dim=448, depth=16, num_heads=8, stem_depths=(3, 3), out_idx=15),
-    'fan_large_16_p4_hybrid': dict(
-        embed_dim=480, depth=22, num_heads=10, stem_depths=(3, 5), out_idx=18),
-}
+from .common import (HW, Arch, SelfAttention, TAOBackbone, attention, build_variant,
+                     forward_block, init_module_weights, map_to_tokens, merge_heads,
+                     split_heads, tokens_to_map)
 
 STEM_DIMS = (128, 256)
-
-
-def _tokens_to_map(x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-    return x.transpose(1, 2).reshape(x.shape[0], -1, hw[0], hw[1])
-
-
-def _heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """[B, N, C] -> [B, heads, N, C / heads]."""
-    B, N, C = x.shape
-    return x.reshape(B, N, num_heads, C // num_heads).transpose(1, 2)
-
-
-def _attention(q, k, v, scale: float) -> torch.Tensor:
-    if torch.onnx.is_in_onnx_export():  # plain ops export at opset 13
-        return ((q * scale) @ k.transpose(-2, -1)).softmax(dim=-1) @ v
-    return F.scaled_dot_product_attention(q, k, v, scale=scale)
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -121,7 +96,7 @@ class HybridEmbed(nn.Module):
         stem_outs = self.backbone(x)
         x = self.proj(stem_outs[-1])
         hw = (x.shape[2], x.shape[3])
-        return x.flatten(2).transpose(1, 2), hw, stem_outs
+        return map_to_tokens(x), hw, stem_outs
 
 
 class PositionalEncodingFourier(nn.Module):
@@ -150,7 +125,7 @@ class PositionalEncodingFourier(nn.Module):
         self.temperature = temperature
         self.freq_rounding = freq_rounding
 
-    def forward(self, batch: int, hw: Tuple[int, int]) -> torch.Tensor:
+    def forward(self, batch: int, hw: HW) -> torch.Tensor:
         device = self.token_projection.weight.device
         eps, scale = 1e-6, 2 * math.pi
         H, W = hw
@@ -172,28 +147,6 @@ class PositionalEncodingFourier(nn.Module):
         return pos.expand(batch, -1, -1, -1)
 
 
-class TokenMixing(nn.Module):
-    """Global multi-head self-attention (separate q and kv projections)."""
-
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True,
-                 proj_drop: float = 0.):
-        super().__init__()
-        self.num_heads = num_heads
-        self.scale = (dim // num_heads)**-0.5
-        self.q = nn.Linear(dim, dim, bias=qkv_bias)
-        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, N, C = x.shape
-        q = _heads(self.q(x), self.num_heads)
-        k, v = self.kv(x).reshape(B, N, 2, self.num_heads, C // self.num_heads) \
-            .permute(2, 0, 3, 1, 4).unbind(0)
-        x = _attention(q, k, v, self.scale).transpose(1, 2).reshape(B, N, C)
-        return self.proj_drop(self.proj(x))
-
-
 class DWConv(nn.Module):
     """Depthwise 3x3 conv -> GELU -> BatchNorm -> depthwise 3x3 conv, on tokens."""
 
@@ -204,9 +157,8 @@ class DWConv(nn.Module):
         self.bn = nn.BatchNorm2d(dim)
         self.conv2 = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
 
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        x = self.conv2(self.bn(self.act(self.conv1(_tokens_to_map(x, hw)))))
-        return x.flatten(2).transpose(1, 2)
+    def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
+        return map_to_tokens(self.conv2(self.bn(self.act(self.conv1(tokens_to_map(x, hw))))))
 
 
 class ConvMlp(nn.Module):
@@ -221,7 +173,7 @@ class ConvMlp(nn.Module):
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop)
 
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
         x = self.fc1(x)
         x = self.drop(self.gamma * self.dwconv(x, hw)) + x
         return self.drop(self.fc2(x))
@@ -240,12 +192,12 @@ class ChannelProcessing(nn.Module):
         self.norm_v = nn.LayerNorm(dim)  # eps 1e-5 here, as in TAO
         self.q = nn.Linear(dim, dim, bias=qkv_bias)
 
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
         B, N, C = x.shape
-        q = _heads(self.q(x), self.num_heads).softmax(dim=-2).transpose(-1, -2)
-        k = _heads(x, self.num_heads).softmax(dim=-2).mean(dim=-1, keepdim=True)
+        q = split_heads(self.q(x), self.num_heads).softmax(dim=-2).transpose(-1, -2)
+        k = split_heads(x, self.num_heads).softmax(dim=-2).mean(dim=-1, keepdim=True)
         gate = torch.sigmoid(q @ k) * self.temperature          # [B, h, d, 1]
-        v = _heads(self.norm_v(self.mlp_v(x, hw)), self.num_heads)  # [B, h, N, d]
+        v = split_heads(self.norm_v(self.mlp_v(x, hw)), self.num_heads)  # [B, h, N, d]
         return (gate * v.transpose(-1, -2)).permute(0, 3, 1, 2).reshape(B, N, C)
 
 
@@ -259,12 +211,12 @@ class FANBlock(nn.Module):
         self.gamma1 = nn.Parameter(eta * torch.ones(dim))
         self.gamma2 = nn.Parameter(eta * torch.ones(dim))
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = TokenMixing(dim, num_heads, qkv_bias, drop)
+        self.attn = SelfAttention(dim, num_heads, qkv_bias, proj_drop=drop)  # token mixing
         self.drop_path = DropPath(drop_path) if drop_path > 0. else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = ChannelProcessing(dim, num_heads, mlp_ratio, qkv_bias, drop)
 
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
         x = x + self.drop_path(self.gamma1 * self.attn(self.norm1(x)))
         return x + self.drop_path(self.gamma2 * self.mlp(self.norm2(x), hw))
 
@@ -282,10 +234,9 @@ class ClassAttn(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, _, C = x.shape
-        q = _heads(self.q(x[:, :1]), self.num_heads)
-        k, v = _heads(self.k(x), self.num_heads), _heads(self.v(x), self.num_heads)
-        return self.proj(_attention(q, k, v, self.scale).transpose(1, 2).reshape(B, 1, C))
+        q = split_heads(self.q(x[:, :1]), self.num_heads)
+        k, v = split_heads(self.k(x), self.num_heads), split_heads(self.v(x), self.num_heads)
+        return self.proj(merge_heads(attention(q, k, v, self.scale)))
 
 
 class ClassAttentionBlock(nn.Module):
@@ -311,18 +262,19 @@ class ClassAttentionBlock(nn.Module):
         return x + self.drop_path(torch.cat([cls, x[:, 1:]], dim=1))
 
 
-class FAN(BaseModule):
+@MODELS.register_module()
+class FAN(TAOBackbone):
     """FAN hybrid backbone for dense prediction.
 
-    Use a registered variant (``type='fan_tiny_8_p4_hybrid'`` ...) or this class
-    (registered as ``FAN``) with explicit sizes.
+    Build a variant by arch name (``arch='tiny'``, or its TAO name
+    ``type='fan_tiny_8_p4_hybrid'``) or with other sizes (``arch=dict(...)`` with the keys
+    below). Arguments after ``arch`` are keyword-only.
 
     Args:
-        embed_dim (int): Token channels E.
-        depth (int): FAN blocks.
-        num_heads (int): Attention heads.
-        stem_depths (Sequence[int]): ConvNeXt blocks in the two stem stages.
-        out_idx (int): Block whose tokens are the third output.
+        arch (str | dict): ``'tiny'``, ``'small'``, ``'base'``, ``'large'``, or a dict with
+            ``embed_dim`` (token channels E), ``depth`` (FAN blocks), ``num_heads``,
+            ``stem_depths`` (ConvNeXt blocks in the two stem stages) and ``out_idx`` (the
+            block whose tokens are the third output).
         in_channels (int): Input image channels. Default: 3.
         mlp_ratio (float): Hidden ratio of the MLPs. Default: 4.
         qkv_bias (bool): Bias in the attention projections. Default: True.
@@ -343,12 +295,17 @@ class FAN(BaseModule):
             TAO / NVlabs FAN weights (backbone or whole-model checkpoints).
     """
 
+    # As TAO builds them; fan_small_12 has 10 blocks there, and large a deeper stem.
+    arch_zoo = {
+        'tiny': dict(embed_dim=192, depth=8, num_heads=8, stem_depths=(3, 3), out_idx=7),
+        'small': dict(embed_dim=384, depth=10, num_heads=8, stem_depths=(3, 3), out_idx=9),
+        'base': dict(embed_dim=448, depth=16, num_heads=8, stem_depths=(3, 3), out_idx=15),
+        'large': dict(embed_dim=480, depth=22, num_heads=10, stem_depths=(3, 5), out_idx=18),
+    }
+
     def __init__(self,
-                 embed_dim: int,
-                 depth: int,
-                 num_heads: int,
-                 stem_depths: Sequence[int],
-                 out_idx: int,
+                 arch: Arch,
+                 *,
                  in_channels: int = 3,
                  mlp_ratio: float = 4.,
                  qkv_bias: bool = True,
@@ -361,10 +318,10 @@ class FAN(BaseModule):
                  with_cp: bool = False,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[dict] = None):
-        if pretrained is not None:
-            assert init_cfg is None, 'pass either pretrained or init_cfg, not both'
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(arch, pretrained, init_cfg)
+        embed_dim, depth, num_heads, stem_depths, out_idx = (
+            self.arch_settings[k] for k in ('embed_dim', 'depth', 'num_heads', 'stem_depths',
+                                            'out_idx'))
         if not 0 <= out_idx < depth:
             raise ValueError(f'out_idx {out_idx} must be a block index in 0..{depth - 1}')
         if not set(out_indices) <= {0, 1, 2, 3}:
@@ -393,67 +350,64 @@ class FAN(BaseModule):
         all_channels = [*STEM_DIMS, self.embed_dim, self.embed_dim]
         return [all_channels[i] for i in self.out_indices]
 
-    def init_weights(self) -> None:
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            load_pretrained(self, self.init_cfg['checkpoint'])
-            return
-        if self.init_cfg is not None:
-            super().init_weights()
-            return
+    def init_random_weights(self) -> None:
         trunc_normal_(self.cls_token, std=.02)
         for name, m in self.named_modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
+            if isinstance(m, nn.Conv2d) and name.startswith('patch_embed.backbone'):
+                trunc_normal_(m.weight, std=.02)  # ConvNeXt's init
                 nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Conv2d) and name.startswith('patch_embed.backbone'):
-                trunc_normal_(m.weight, std=.02)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Conv2d) and name.startswith('blocks'):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-                nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
-                nn.init.zeros_(m.bias)
+            else:  # convolutions outside the stem and the blocks keep PyTorch's init
+                init_module_weights(m, conv=name.startswith('blocks'))
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         B = x.shape[0]
         x, hw, outs = self.patch_embed(x)
-        x = self.pos_drop(x + self.pos_embed(B, hw).flatten(2).transpose(1, 2))
+        x = self.pos_drop(x + map_to_tokens(self.pos_embed(B, hw)))
         for i, blk in enumerate(self.blocks):
-            if self.with_cp and x.requires_grad:
-                x = torch.utils.checkpoint.checkpoint(blk, x, hw, use_reentrant=False)
-            else:
-                x = blk(x, hw)
+            x = forward_block(blk, x, hw, self.with_cp)
             if i == self.out_idx:
-                outs.append(_tokens_to_map(x, hw))
+                outs.append(tokens_to_map(x, hw))
         x = torch.cat([self.cls_token.expand(B, -1, -1), x], dim=1)
         for blk in self.cls_attn_blocks:
             x = blk(x)
-        outs.append(_tokens_to_map(x[:, 1:], hw))
+        outs.append(tokens_to_map(x[:, 1:], hw))
         return [outs[i] for i in self.out_indices]
 
 
-MODELS.register_module(module=FAN)
+# TAO's backbone names and their settings (the spec's backbone choices and the checkpoint
+# diagnostics read this table).
+FAN_ARCHS: Dict[str, dict] = {
+    'fan_tiny_8_p4_hybrid': FAN.arch_zoo['tiny'],
+    'fan_small_12_p4_hybrid': FAN.arch_zoo['small'],
+    'fan_base_16_p4_hybrid': FAN.arch_zoo['base'],
+    'fan_large_16_p4_hybrid': FAN.arch_zoo['large'],
+}
 
 
-def _register_variants() -> None:
-    for name, arch in FAN_ARCHS.items():
-
-        def __init__(self, _arch=arch, **kwargs):
-            fixed = set(_arch) & set(kwargs)
-            if fixed:
-                raise TypeError(f'{type(self).__name__} fixes {sorted(fixed)}; use '
-                                f'type=FAN to choose them')
-            FAN.__init__(self, **_arch, **kwargs)
-
-        cls = type(name, (FAN, ), dict(
-            __init__=__init__, arch=arch, __module__=__name__,
-            __doc__=f'{name}: FAN hybrid with {arch} (TAO name). Other arguments '
-            'as :class:`FAN`.'))
-        globals()[name] = cls
-        MODELS.register_module(name=name, module=cls)
+# TAO's names. Parameter counts are of the backbone (no head).
+@MODELS.register_module()
+def fan_tiny_8_p4_hybrid(**kwargs) -> FAN:
+    """FAN-Tiny hybrid (TAO name): E 192, 8 FAN blocks, 8 heads, stem depths 3/3,
+    7.27M parameters."""
+    return build_variant(FAN, 'tiny', kwargs, 'fan_tiny_8_p4_hybrid')
 
 
-_register_variants()
+@MODELS.register_module()
+def fan_small_12_p4_hybrid(**kwargs) -> FAN:
+    """FAN-Small hybrid (TAO name): E 384, 10 FAN blocks, 8 heads, stem depths 3/3,
+    25.73M parameters."""
+    return build_variant(FAN, 'small', kwargs, 'fan_small_12_p4_hybrid')
+
+
+@MODELS.register_module()
+def fan_base_16_p4_hybrid(**kwargs) -> FAN:
+    """FAN-Base hybrid (TAO name): E 448, 16 FAN blocks, 8 heads, stem depths 3/3,
+    50.03M parameters."""
+    return build_variant(FAN, 'base', kwargs, 'fan_base_16_p4_hybrid')
+
+
+@MODELS.register_module()
+def fan_large_16_p4_hybrid(**kwargs) -> FAN:
+    """FAN-Large hybrid (TAO name): E 480, 22 FAN blocks, 10 heads, stem depths 3/5,
+    76.37M parameters."""
+    return build_variant(FAN, 'large', kwargs, 'fan_large_16_p4_hybrid')

@@ -1,6 +1,7 @@
 """Mix Transformer (MiT-B0..B5), the SegFormer encoder, in the NVlabs / TAO layout.
 
-Registered by TAO's names ``mit_b0`` .. ``mit_b5``. Parameter names are those of NVlabs'
+Registered as ``MixTransformer`` (``arch='b0'`` .. ``'b5'`` or a dict of sizes) and by TAO's
+names ``mit_b0`` .. ``mit_b5``. Parameter names are those of NVlabs'
 ``mix_transformer.py``, which TAO checkpoints use (``patch_embed1.proj``,
 ``block1.0.attn.q`` / ``.attn.kv`` / ``.attn.sr``, ``mlp.dwconv.dwconv``, ``norm1`` ...), so
 TAO and NVlabs weights load without renaming; other layouts are converted by
@@ -11,32 +12,15 @@ Unlike mmseg's ``MixVisionTransformer`` (packed key/value through
 the attention keeps separate ``q`` and ``kv`` projections and exports with dynamic
 height and width.
 """
-import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from mmengine.model import BaseModule
 from mmseg.registry import MODELS
-from timm.layers import DropPath, trunc_normal_
+from timm.layers import DropPath
 
-from ..utils.pretrained import load_pretrained
-
-# Variants as data (SegFormer paper, Table 6; TAO's mit_bX classes).
-MIT_ARCHS: Dict[str, Dict[str, Tuple[int, ...]]] = {
-    'mit_b0': dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2)),
-    'mit_b1': dict(embed_dims=(64, 128, 320, 512), depths=(2, 2, 2, 2)),
-    'mit_b2': dict(embed_dims=(64, 128, 320, 512), depths=(3, 4, 6, 3)),
-    'mit_b3': dict(embed_dims=(64, 128, 320, 512), depths=(3, 4, 18, 3)),
-    'mit_b4': dict(embed_dims=(64, 128, 320, 512), depths=(3, 8, 27, 3)),
-    'mit_b5': dict(embed_dims=(64, 128, 320, 512), depths=(3, 6, 40, 3)),
-}
-
-
-def _tokens_to_map(x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-    """[B, H*W, C] -> [B, C, H, W]."""
-    return x.transpose(1, 2).reshape(x.shape[0], -1, hw[0], hw[1])
+from .common import (HW, Arch, SelfAttention, TAOBackbone, build_variant, forward_block,
+                     init_module_weights, map_to_tokens, tokens_to_map)
 
 
 class OverlapPatchEmbed(nn.Module):
@@ -55,15 +39,15 @@ class OverlapPatchEmbed(nn.Module):
                               padding=patch_size // 2)
         self.norm = nn.LayerNorm(embed_dim)
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, HW]:
         x = self.proj(x)
         hw = (x.shape[2], x.shape[3])
-        return self.norm(x.flatten(2).transpose(1, 2)), hw
+        return self.norm(map_to_tokens(x)), hw
 
 
-class EfficientSelfAttention(nn.Module):
-    """Multi-head self-attention whose keys and values come from a spatially
-    reduced sequence (a ``sr_ratio`` strided conv + LayerNorm).
+class EfficientSelfAttention(SelfAttention):
+    """Multi-head self-attention whose keys and values come from a spatially reduced
+    sequence (a ``sr_ratio`` strided conv + LayerNorm).
 
     Args:
         dim (int): Token channels.
@@ -76,37 +60,16 @@ class EfficientSelfAttention(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, qkv_bias: bool = True,
                  attn_drop: float = 0., proj_drop: float = 0.):
-        super().__init__()
-        assert dim % num_heads == 0, f'dim {dim} not divisible by num_heads {num_heads}'
-        self.num_heads = num_heads
-        self.scale = (dim // num_heads)**-0.5
-        self.q = nn.Linear(dim, dim, bias=qkv_bias)
-        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
-        self.attn_drop = attn_drop
-        self.proj = nn.Linear(dim, dim)
-        self.proj_drop = nn.Dropout(proj_drop)
+        super().__init__(dim, num_heads, qkv_bias, attn_drop, proj_drop)
         self.sr_ratio = sr_ratio
         if sr_ratio > 1:
             self.sr = nn.Conv2d(dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
             self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        B, N, C = x.shape
-        heads = self.num_heads
-        q = self.q(x).reshape(B, N, heads, C // heads).transpose(1, 2)
-        if self.sr_ratio > 1:
-            x = self.sr(_tokens_to_map(x, hw)).flatten(2).transpose(1, 2)
-            x = self.norm(x)
-        k, v = self.kv(x).reshape(B, -1, 2, heads, C // heads).permute(2, 0, 3, 1, 4).unbind(0)
-        drop = self.attn_drop if self.training else 0.
-        if torch.onnx.is_in_onnx_export():
-            # Plain ops: exports at any opset (SDPA needs opset >= 14).
-            attn = (q * self.scale) @ k.transpose(-2, -1)
-            x = attn.softmax(dim=-1) @ v
-        else:
-            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
-        x = x.transpose(1, 2).reshape(B, N, C)
-        return self.proj_drop(self.proj(x))
+    def reduce(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
+        if self.sr_ratio == 1:
+            return x
+        return self.norm(map_to_tokens(self.sr(tokens_to_map(x, hw))))
 
 
 class DWConv(nn.Module):
@@ -116,8 +79,8 @@ class DWConv(nn.Module):
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, 3, 1, 1, groups=dim)
 
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
-        return self.dwconv(_tokens_to_map(x, hw)).flatten(2).transpose(1, 2)
+    def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
+        return map_to_tokens(self.dwconv(tokens_to_map(x, hw)))
 
 
 class MixFFN(nn.Module):
@@ -131,7 +94,7 @@ class MixFFN(nn.Module):
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop)
 
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
         x = self.drop(self.act(self.dwconv(self.fc1(x), hw)))
         return self.drop(self.fc2(x))
 
@@ -150,20 +113,22 @@ class MiTBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = MixFFN(dim, int(dim * mlp_ratio), drop)
 
-    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hw: HW) -> torch.Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), hw))
         return x + self.drop_path(self.mlp(self.norm2(x), hw))
 
 
-class MixTransformer(BaseModule):
+@MODELS.register_module()
+class MixTransformer(TAOBackbone):
     """Mix Transformer encoder (`SegFormer <https://arxiv.org/abs/2105.15203>`_).
 
-    Use a registered variant (``type='mit_b0'`` .. ``'mit_b5'``) or pass ``embed_dims`` and
-    ``depths`` to this class (registered as ``MixTransformer``).
+    Build a variant by arch name (``arch='b2'``, or its TAO name ``type='mit_b2'``) or
+    with other sizes (``arch=dict(embed_dims=..., depths=...)``). Arguments after
+    ``arch`` are keyword-only.
 
     Args:
-        embed_dims (Sequence[int]): Channels of the four stages.
-        depths (Sequence[int]): Blocks per stage.
+        arch (str | dict): ``'b0'`` .. ``'b5'`` (SegFormer paper, Table 6), or a dict with
+            ``embed_dims`` (channels per stage) and ``depths`` (blocks per stage).
         in_channels (int): Input image channels. Default: 3.
         num_heads (Sequence[int]): Attention heads per stage. Default: (1, 2, 5, 8).
         sr_ratios (Sequence[int]): Key/value spatial reduction per stage.
@@ -188,9 +153,18 @@ class MixTransformer(BaseModule):
             backbone weights in any layout :func:`load_pretrained` recognises.
     """
 
+    arch_zoo = {
+        'b0': dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2)),
+        'b1': dict(embed_dims=(64, 128, 320, 512), depths=(2, 2, 2, 2)),
+        'b2': dict(embed_dims=(64, 128, 320, 512), depths=(3, 4, 6, 3)),
+        'b3': dict(embed_dims=(64, 128, 320, 512), depths=(3, 4, 18, 3)),
+        'b4': dict(embed_dims=(64, 128, 320, 512), depths=(3, 8, 27, 3)),
+        'b5': dict(embed_dims=(64, 128, 320, 512), depths=(3, 6, 40, 3)),
+    }
+
     def __init__(self,
-                 embed_dims: Sequence[int],
-                 depths: Sequence[int],
+                 arch: Arch,
+                 *,
                  in_channels: int = 3,
                  num_heads: Sequence[int] = (1, 2, 5, 8),
                  sr_ratios: Sequence[int] = (8, 4, 2, 1),
@@ -207,10 +181,9 @@ class MixTransformer(BaseModule):
                  with_cp: bool = False,
                  pretrained: Optional[str] = None,
                  init_cfg: Optional[dict] = None):
-        if pretrained is not None:
-            assert init_cfg is None, 'pass either pretrained or init_cfg, not both'
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(arch, pretrained, init_cfg)
+        embed_dims = tuple(self.arch_settings['embed_dims'])
+        depths = tuple(self.arch_settings['depths'])
         num_stages = len(embed_dims)
         for name, value in dict(depths=depths, num_heads=num_heads, sr_ratios=sr_ratios,
                                 patch_sizes=patch_sizes, strides=strides).items():
@@ -220,8 +193,8 @@ class MixTransformer(BaseModule):
         if not set(out_indices) <= set(range(num_stages)):
             raise ValueError(f'out_indices {tuple(out_indices)} must be stage indices '
                              f'in 0..{num_stages - 1}')
-        self.embed_dims = tuple(embed_dims)
-        self.depths = tuple(depths)
+        self.embed_dims = embed_dims
+        self.depths = depths
         self.out_indices = tuple(out_indices)
         self.frozen_stages = frozen_stages
         self.with_cp = with_cp
@@ -246,26 +219,9 @@ class MixTransformer(BaseModule):
         """Channels of the returned feature maps, in order."""
         return [self.embed_dims[i] for i in self.out_indices]
 
-    def init_weights(self) -> None:
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            load_pretrained(self, self.init_cfg['checkpoint'])
-            return
-        if self.init_cfg is not None:
-            super().init_weights()
-            return
+    def init_random_weights(self) -> None:
         for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Conv2d):
-                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-                nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+            init_module_weights(m)
 
     def _freeze_stages(self) -> None:
         for i in range(1, self.frozen_stages + 2):
@@ -285,37 +241,51 @@ class MixTransformer(BaseModule):
         for i in range(len(self.depths)):
             x, hw = getattr(self, f'patch_embed{i + 1}')(x)
             for blk in getattr(self, f'block{i + 1}'):
-                if self.with_cp and x.requires_grad:
-                    x = torch.utils.checkpoint.checkpoint(blk, x, hw, use_reentrant=False)
-                else:
-                    x = blk(x, hw)
-            x = _tokens_to_map(getattr(self, f'norm{i + 1}')(x), hw)
+                x = forward_block(blk, x, hw, self.with_cp)
+            x = tokens_to_map(getattr(self, f'norm{i + 1}')(x), hw)
             if i in self.out_indices:
                 outs.append(x)
         return outs
 
 
-MODELS.register_module(module=MixTransformer)
+# TAO's backbone names and their settings (the spec's backbone choices and the checkpoint
+# diagnostics read this table).
+MIT_ARCHS: Dict[str, Dict[str, Tuple[int, ...]]] = {
+    f'mit_{arch}': settings for arch, settings in MixTransformer.arch_zoo.items()}
 
 
-def _register_variants() -> None:
-    """``mit_b0`` .. ``mit_b5``: subclasses whose architecture is fixed by the name."""
-    for name, arch in MIT_ARCHS.items():
-
-        def __init__(self, _arch=arch, **kwargs):
-            for key in ('embed_dims', 'depths'):
-                if key in kwargs:
-                    raise TypeError(f'{type(self).__name__} fixes {key}; use '
-                                    f'type=MixTransformer to choose it')
-            MixTransformer.__init__(self, **_arch, **kwargs)
-
-        cls = type(name, (MixTransformer, ), dict(
-            __init__=__init__, arch=arch, __module__=__name__,
-            __doc__=f'{name}: MiT with embed_dims={arch["embed_dims"]}, '
-            f'depths={arch["depths"]} (TAO name). Other arguments as '
-            ':class:`MixTransformer`.'))
-        globals()[name] = cls
-        MODELS.register_module(name=name, module=cls)
+# TAO's names. Parameter counts are of the encoder (no head).
+@MODELS.register_module()
+def mit_b0(**kwargs) -> MixTransformer:
+    """MiT-B0 (TAO name): embed dims 32/64/160/256, depths 2/2/2/2, 3.32M parameters."""
+    return build_variant(MixTransformer, 'b0', kwargs, 'mit_b0')
 
 
-_register_variants()
+@MODELS.register_module()
+def mit_b1(**kwargs) -> MixTransformer:
+    """MiT-B1 (TAO name): embed dims 64/128/320/512, depths 2/2/2/2, 13.15M parameters."""
+    return build_variant(MixTransformer, 'b1', kwargs, 'mit_b1')
+
+
+@MODELS.register_module()
+def mit_b2(**kwargs) -> MixTransformer:
+    """MiT-B2 (TAO name): embed dims 64/128/320/512, depths 3/4/6/3, 24.20M parameters."""
+    return build_variant(MixTransformer, 'b2', kwargs, 'mit_b2')
+
+
+@MODELS.register_module()
+def mit_b3(**kwargs) -> MixTransformer:
+    """MiT-B3 (TAO name): embed dims 64/128/320/512, depths 3/4/18/3, 44.07M parameters."""
+    return build_variant(MixTransformer, 'b3', kwargs, 'mit_b3')
+
+
+@MODELS.register_module()
+def mit_b4(**kwargs) -> MixTransformer:
+    """MiT-B4 (TAO name): embed dims 64/128/320/512, depths 3/8/27/3, 60.84M parameters."""
+    return build_variant(MixTransformer, 'b4', kwargs, 'mit_b4')
+
+
+@MODELS.register_module()
+def mit_b5(**kwargs) -> MixTransformer:
+    """MiT-B5 (TAO name): embed dims 64/128/320/512, depths 3/6/40/3, 81.44M parameters."""
+    return build_variant(MixTransformer, 'b5', kwargs, 'mit_b5')

@@ -1,10 +1,14 @@
-"""FAN hybrid backbones: sizes, outputs, gradients and the TAO checkpoint layout."""
+"""FAN hybrid backbones: sizes, outputs, gradients, the arch API, gradient checkpointing
+and the TAO checkpoint layout."""
+import inspect
+
 import pytest
 import torch
 from mmengine.runner.checkpoint import load_checkpoint, save_checkpoint
 from mmseg.registry import MODELS
 
 import mmseg_tao  # noqa: F401
+from mmseg_tao.models.backbones import FAN, fan_small_12_p4_hybrid, fan_tiny_8_p4_hybrid
 from mmseg_tao.models.backbones.fan import FAN_ARCHS
 from mmseg_tao.models.utils import load_pretrained
 
@@ -32,6 +36,11 @@ def test_parameter_count_and_channels(name):
     model = MODELS.build(dict(type=name))
     assert sum(p.numel() for p in model.parameters()) == BACKBONE_PARAMS[name]
     assert model.out_channels == TAO_CHANNELS[name]
+    # A TAO name is a registered function building FAN with its arch.
+    variant = MODELS.get(name)
+    assert inspect.isfunction(variant) and variant.__name__ == name
+    assert type(model) is FAN and model.arch_settings == FAN_ARCHS[name]
+    assert f'{BACKBONE_PARAMS[name] / 1e6:.2f}M parameters' in ' '.join(variant.__doc__.split())
     imagenet_extra = 2 * model.embed_dim + 1000 * model.embed_dim + 1000  # norm + head
     readme = {'fan_tiny_8_p4_hybrid': 7.4, 'fan_small_12_p4_hybrid': 26.3,
               'fan_base_16_p4_hybrid': 50.4, 'fan_large_16_p4_hybrid': 76.8}[name]
@@ -71,6 +80,77 @@ def test_every_parameter_gets_a_gradient():
     assert zero == expected_zero
     # cls token; per class-attention block q, k, v, proj, fc1, fc2 (weight, bias), gamma2
     assert len(expected_zero) == 1 + 2 * (8 + 4 + 1)
+
+
+def test_tao_names_cover_the_arch_zoo():
+    assert sorted(FAN_ARCHS) == sorted(BACKBONE_PARAMS)
+    assert sorted(map(id, FAN_ARCHS.values())) == sorted(map(id, FAN.arch_zoo.values()))
+
+
+def test_arch_name_builds_the_tao_variant():
+    shapes = [[(n, p.shape) for n, p in model.named_parameters()] for model in (
+        FAN(arch='small'), FAN('small'), fan_small_12_p4_hybrid(),
+        MODELS.build(dict(type='FAN', arch='small')))]
+    assert shapes[0] == shapes[1] == shapes[2] == shapes[3]
+
+
+def test_arch_dict_builds_other_sizes():
+    arch = dict(embed_dim=64, depth=3, num_heads=2, stem_depths=[1, 2], out_idx=1)
+    model = MODELS.build(dict(type='FAN', arch=arch, cls_attn_layers=1))
+    assert model.out_channels == [128, 256, 64, 64] and len(model.blocks) == 3
+    assert [len(s.blocks) for s in model.patch_embed.backbone.stages] == [1, 2]
+    with torch.no_grad():
+        feats = model.eval()(torch.randn(1, 3, 64, 64))
+    assert [tuple(f.shape) for f in feats] == [
+        (1, 128, 16, 16), (1, 256, 8, 8), (1, 64, 4, 4), (1, 64, 4, 4)]
+    with pytest.raises(ValueError, match='out_idx 3 must be a block index in 0..2'):
+        FAN(arch=dict(arch, out_idx=3))
+
+
+@pytest.mark.parametrize('arch, error, match', [
+    ('huge', ValueError, "unknown arch 'huge'; choose one of tiny, small, base, large or pass "
+     'a dict with keys embed_dim, depth, num_heads, stem_depths, out_idx'),
+    ('fan_tiny_8_p4_hybrid', ValueError, "unknown arch 'fan_tiny_8_p4_hybrid'"),
+    (dict(embed_dim=192, depth=8, num_heads=8, stem_depths=(3, 3)), ValueError,
+     r"missing: \['out_idx'\], not arch keys: \[\]"),
+    (dict(embed_dim=192, depth=8, num_heads=8, stem_depths=(3, 3), out_idx=7, eta=1.),
+     ValueError, r"missing: \[\], not arch keys: \['eta'\]"),
+    (192, TypeError, 'arch must be one of tiny, small'),
+])
+def test_bad_arch_is_refused(arch, error, match):
+    with pytest.raises(error, match=match):
+        FAN(arch=arch)
+
+
+def test_positional_misuse_is_refused():
+    with pytest.raises(TypeError, match='positional'):
+        FAN(192, 8, 8, (3, 3), 7)  # the explicit-size signature
+    with pytest.raises(TypeError, match='positional'):
+        FAN('tiny', 3)
+    with pytest.raises(TypeError, match='positional'):
+        fan_tiny_8_p4_hybrid('small')
+    with pytest.raises(TypeError, match='fan_tiny_8_p4_hybrid fixes arch'):
+        MODELS.build(dict(type='fan_tiny_8_p4_hybrid', arch='small'))
+    with pytest.raises(TypeError, match='fan_tiny_8_p4_hybrid fixes embed_dim, out_idx; '
+                       'build FAN with arch'):
+        fan_tiny_8_p4_hybrid(out_idx=3, embed_dim=96)
+
+
+def test_tao_name_passes_keyword_arguments():
+    model = MODELS.build(dict(type='fan_tiny_8_p4_hybrid', in_channels=1, out_indices=(2, ),
+                              with_cp=True, drop_path_rate=0.2, pretrained='fan.pth'))
+    assert model.patch_embed.backbone.stem[0].in_channels == 1
+    assert model.out_indices == (2, ) and model.out_channels == [192] and model.with_cp
+    assert model.blocks[0].drop_path.drop_prob == pytest.approx(0.2)
+    assert model.init_cfg == dict(type='Pretrained', checkpoint='fan.pth')
+    init_cfg = dict(type='Pretrained', checkpoint='other.pth')
+    assert fan_tiny_8_p4_hybrid(init_cfg=init_cfg).init_cfg == init_cfg
+    with pytest.raises(ValueError, match='either pretrained or init_cfg'):
+        fan_tiny_8_p4_hybrid(pretrained='fan.pth', init_cfg=init_cfg)
+
+
+def test_with_cp_gives_the_same_gradients(check_with_cp):
+    check_with_cp(fan_tiny_8_p4_hybrid, num_blocks=8)
 
 
 def tao_fan_keys(depth, stem_depths):
