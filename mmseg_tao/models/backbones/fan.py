@@ -28,9 +28,20 @@ from mmseg.registry import MODELS
 from timm.layers import DropPath, Mlp, trunc_normal_
 from timm.models.convnext import ConvNeXtStage
 
-from .common import (HW, Arch, SelfAttention, TAOBackbone, attention, build_variant,
-                     forward_block, init_module_weights, map_to_tokens, merge_heads,
-                     split_heads, tokens_to_map)
+from .common import (
+    HW,
+    Arch,
+    SelfAttention,
+    TAOBackbone,
+    attention,
+    build_variant,
+    forward_block,
+    init_module_weights,
+    map_to_tokens,
+    merge_heads,
+    split_heads,
+    tokens_to_map,
+)
 
 STEM_DIMS = (128, 256)
 

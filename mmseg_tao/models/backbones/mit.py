@@ -19,8 +19,17 @@ import torch.nn as nn
 from mmseg.registry import MODELS
 from timm.layers import DropPath
 
-from .common import (HW, Arch, SelfAttention, TAOBackbone, build_variant, forward_block,
-                     init_module_weights, map_to_tokens, tokens_to_map)
+from .common import (
+    HW,
+    Arch,
+    SelfAttention,
+    TAOBackbone,
+    build_variant,
+    forward_block,
+    init_module_weights,
+    map_to_tokens,
+    tokens_to_map,
+)
 
 
 class OverlapPatchEmbed(nn.Module):

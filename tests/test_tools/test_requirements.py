@@ -1,0 +1,94 @@
+"""The version ranges in requirements/*.txt: the installed packages are inside them, the
+packages whose internals we use have an upper bound, and the versions that the set-up scripts
+install by name fall inside the ranges of requirements/mminstall.txt."""
+import importlib.metadata as md
+import os.path as osp
+import re
+from typing import Dict, List, Tuple
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+REQ_DIR = osp.join(ROOT, 'requirements')
+FILES = ('build.txt', 'runtime.txt', 'mminstall.txt', 'deploy.txt', 'tests.txt')
+# mmseg_tao uses their internals (compat patches, timm's ConvNeXtStage, mmdeploy's rewriter):
+# a new minor (major for mmengine's 0.x: minor) release may break them.
+NEEDS_UPPER_BOUND = ('timm', 'mmcv', 'mmengine', 'mmsegmentation', 'mmdeploy', 'ruff')
+
+
+def read_requirements(path: str) -> List[Requirement]:
+    """The requirements of a file as pip reads them (comments, ``-r`` includes)."""
+    reqs = []
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if not line:
+                continue
+            if line.startswith('-r '):
+                reqs += read_requirements(osp.join(osp.dirname(path), line[3:].strip()))
+            else:
+                reqs.append(Requirement(line))
+    return reqs
+
+
+def all_requirements() -> List[Tuple[str, Requirement]]:
+    return [(name, req) for name in FILES
+            for req in read_requirements(osp.join(REQ_DIR, name))
+            if req.marker is None or req.marker.evaluate()]
+
+
+def by_name(reqs) -> Dict[str, Requirement]:
+    return {canonicalize_name(req.name): req for _, req in reqs}
+
+
+@pytest.mark.parametrize('source,req', all_requirements(),
+                         ids=[f'{s}:{r.name}' for s, r in all_requirements()])
+def test_installed_version_is_in_declared_range(source, req):
+    try:
+        installed = md.version(req.name)
+    except md.PackageNotFoundError:
+        pytest.fail(f'{req} (requirements/{source}) is not installed: run tools/setup_env.sh')
+    assert req.specifier.contains(installed, prereleases=True), (
+        f'{req.name} {installed} is installed, outside the range {req.specifier} of '
+        f'requirements/{source}: update the range (and its reason) or the environment')
+
+
+def test_top_level_requirements_txt_reads_the_split_files():
+    top = {str(r) for r in read_requirements(osp.join(ROOT, 'requirements.txt'))}
+    for name in ('runtime.txt', 'deploy.txt', 'tests.txt'):
+        assert {str(r) for r in read_requirements(osp.join(REQ_DIR, name))} <= top, name
+
+
+def test_packages_whose_internals_we_use_have_an_upper_bound():
+    reqs = by_name(all_requirements())
+    for name in NEEDS_UPPER_BOUND:
+        assert name in reqs, f'{name} is not declared in requirements/'
+        ops = {spec.operator for spec in reqs[name].specifier}
+        assert ops & {'<', '<=', '==', '~=', '==='}, (
+            f'{reqs[name]}: no upper bound, though mmseg_tao depends on its internals')
+
+
+def _script_versions(script: str) -> Dict[str, str]:
+    """The mmcv / mmengine / mmsegmentation versions a set-up script installs by name."""
+    with open(osp.join(ROOT, 'tools', script), encoding='utf-8') as f:
+        text = f.read()
+    found = {name: m.group(1) for name in ('mmengine', 'mmsegmentation')
+             for m in [re.search(rf'"{name}==([0-9][^" ]*)"', text)] if m}
+    m = re.search(r'^MMCV_VERSION=([0-9][^\s]*)$', text, re.M)
+    if m:
+        found['mmcv'] = m.group(1)
+    return found
+
+
+@pytest.mark.parametrize('script', ['setup_env.sh', 'fill_wheelhouse.sh'])
+def test_setup_scripts_install_versions_inside_mminstall_ranges(script):
+    versions = _script_versions(script)
+    assert set(versions) == {'mmcv', 'mmengine', 'mmsegmentation'}, versions
+    ranges = by_name((('mminstall.txt', r) for r in
+                      read_requirements(osp.join(REQ_DIR, 'mminstall.txt'))))
+    for name, version in versions.items():
+        assert ranges[name].specifier.contains(version, prereleases=True), (
+            f'tools/{script} installs {name}=={version}, outside requirements/mminstall.txt '
+            f'({ranges[name]})')
