@@ -76,6 +76,7 @@ tao_palette = [
         mapping_class='background',
     ),
 ]
+tao_metainfo = dict(classes=('foreground', 'background'), palette=[[0, 0, 0], [255, 255, 255]])
 train_dataloader = dict(
     batch_size=4,
     num_workers=1,
@@ -90,6 +91,7 @@ train_dataloader = dict(
             img_dirs=['data/isbi/images/train'],
             ann_dirs=['data/isbi/masks/train'],
             palette=tao_palette,
+            metainfo=tao_metainfo,
             input_type='grayscale',
             img_suffix=None,
             seg_map_suffix=None,
@@ -111,6 +113,7 @@ val_dataloader = dict(
         img_dirs=['data/isbi/images/val'],
         ann_dirs=['data/isbi/masks/val'],
         palette=tao_palette,
+        metainfo=tao_metainfo,
         input_type='grayscale',
         img_suffix=None,
         seg_map_suffix=None,
@@ -131,6 +134,7 @@ test_dataloader = dict(
         img_dirs=['data/isbi/images/val'],
         ann_dirs=['data/isbi/masks/val'],
         palette=tao_palette,
+        metainfo=tao_metainfo,
         input_type='grayscale',
         img_suffix=None,
         seg_map_suffix=None,

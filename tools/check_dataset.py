@@ -21,7 +21,8 @@ from mmseg_tao.datasets import (DatasetError, Palette, SplitReport, check_pairs,
 from mmseg_tao.datasets.tao_dataset import pair_sorted
 from mmseg_tao.datasets.transforms.tao6_loading import load_tao6_mask
 from mmseg_tao.spec import SpecError, load_spec
-from mmseg_tao.spec.translate import palette_entries, split_dataset, test_pipeline_of
+from mmseg_tao.spec.translate import (metainfo, palette_entries, split_dataset,
+                                      test_pipeline_of)
 
 SPLITS = ('train', 'val', 'test')
 
@@ -79,8 +80,8 @@ def main(argv=None) -> int:
             datasets = {split: split_dataset(spec, split, pipeline=test_pipeline_of(spec))
                         for split in SPLITS}
             for ds in datasets.values():
-                if ds is not None:  # the config's tao_palette, referred to by name there
-                    ds['palette'] = palette_entries(spec)
+                if ds is not None:  # tao_palette / tao_metainfo, referred to by name there
+                    ds.update(palette=palette_entries(spec), metainfo=metainfo(spec))
         else:
             cfg = Config.fromfile(args.source)
             datasets = {split: tao_dataset_cfg(cfg.get(f'{split}_dataloader'))

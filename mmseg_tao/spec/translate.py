@@ -51,6 +51,14 @@ def palette_entries(spec: ExperimentSpec) -> List[dict]:
     return [dataclasses.asdict(e) for e in spec.dataset.palette or []]
 
 
+def metainfo(spec: ExperimentSpec) -> Optional[dict]:
+    """mmseg's ``metainfo``: class names and colours by training id."""
+    palette = _palette(spec)
+    if palette is None:
+        return None
+    return dict(classes=tuple(palette.classes), palette=[list(c) for c in palette.colors])
+
+
 def _palette(spec: ExperimentSpec) -> Optional[Palette]:
     entries = palette_entries(spec)
     return Palette.from_entries(entries) if entries else None
@@ -134,6 +142,7 @@ def split_dataset(spec: ExperimentSpec, split: str, pipeline: str) -> Optional[d
     out = dict(
         type='TAOSegDataset', data_root=d.data_root, img_dirs=_split_dirs(s.img_dir),
         ann_dirs=_split_dirs(s.ann_dir) or None, palette=Ref('tao_palette'),
+        metainfo=Ref('tao_metainfo'),
         input_type=d.input_type, img_suffix=d.img_suffix, seg_map_suffix=d.seg_map_suffix,
         unknown_label=d.unknown_label, ignore_index=IGNORE_INDEX,
         check_data=split != 'test', pipeline=pipeline)
@@ -282,6 +291,10 @@ MAPPING: List[Rule] = [
       lambda s: s, ''),
     R('tao_palette', ('dataset.palette', ), Whole(palette_entries),
       'the palette, once; every dataset refers to it'),
+    R('tao_metainfo', ('dataset.palette', ), Whole(metainfo),
+      "mmseg's dataset metainfo (class names and colours by training id), once; every "
+      'dataset refers to it, so tools that read a dataset config (mmdeploy, mmseg '
+      'analysis tools) find the classes'),
     R('train_dataloader', ('dataset.train_dataset', 'dataset.repeat_data_times',
                            'dataset.batch_size', 'dataset.workers_per_gpu', 'dataset.palette'),
       Whole(_train_loader), 'every img_dir/ann_dir pair (TAO uses the first only); '
@@ -653,6 +666,7 @@ def skeleton() -> Dict[str, Any]:
                 [dict(type='PackSegInputs')]]),
         ],
         tao_palette=None,
+        tao_metainfo=None,
         train_dataloader=None,
         val_dataloader=None,
         test_dataloader=None,
