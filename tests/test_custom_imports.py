@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.structures import PixelData
@@ -10,6 +11,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 
+@pytest.mark.slow  # a fresh interpreter imports everything
 def test_custom_imports_alone_imports_and_patches(tiny_segformer_cfg_path):
     # A fresh interpreter, so the import can only come from custom_imports.
     code = f"""

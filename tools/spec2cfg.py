@@ -65,7 +65,7 @@ def main(argv=None) -> int:
                         'told apart by its keys')
     parser.add_argument('--mapping-doc', action='store_true',
                         help='write the mapping table (markdown) instead')
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if args.mapping_doc:
         text = mapping_doc()
         if args.out:

@@ -2,7 +2,7 @@
 
 Applied once by ``import mmseg_tao``; each module says what it changes and why.
 """
-from . import checkpoint, dist, onnx_export
+from . import checkpoint, dist, mmseg_tools, onnx_export
 from .checkpoint import UnsafeCheckpointError, load_checkpoint_file, trust_checkpoint
 
 _applied = False
@@ -16,6 +16,7 @@ def apply() -> None:
     checkpoint.install()
     dist.install()
     onnx_export.install()
+    mmseg_tools.install()
     _applied = True
 
 

@@ -12,6 +12,8 @@ import pytest
 import yaml
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # full training runs (300 iterations)
+
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 # An all-background prediction scores mIoU = 73% / 4 = 18.2 on these 4 classes (background
 # covers 73% of the pixels). 300 iterations from scratch reached 43.9 on the 2-core CI

@@ -138,6 +138,7 @@ def test_tao6_fixed_batch_and_exact_normalisation(tiny, capsys):
         open(res['tao6']['nvinfer']).read()
 
 
+@pytest.mark.slow  # several ONNX exports
 def test_onnx_format_nvinfer_parsers(tiny, capsys):
     root, spec, _ = tiny
     res = export(spec, ['export.batch_size=4', f'export.results_dir={root / "tao5"}'])

@@ -20,6 +20,8 @@ from PIL import Image
 
 from test_demo_end_to_end import MIN_MIOU  # the band the TAO 5 form must reach
 
+pytestmark = pytest.mark.slow  # full training runs (300 iterations)
+
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 COLORS = [[0, 0, 0], [220, 20, 60], [0, 160, 80], [30, 90, 230]]
 CLASSES = ['background', 'ellipse', 'box', 'triangle']

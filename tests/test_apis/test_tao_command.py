@@ -14,6 +14,8 @@ from PIL import Image
 
 from seg_data import make_dataset
 
+pytestmark = pytest.mark.slow  # trains a model through the CLI, then runs every task on it
+
 PALETTE = [dict(seg_class='bg', label_id=0, mapping_class='bg', rgb=[0, 0, 0]),
            dict(seg_class='box', label_id=1, mapping_class='box', rgb=[255, 0, 0]),
            dict(seg_class='stripe', label_id=2, mapping_class='box', rgb=[0, 255, 0])]

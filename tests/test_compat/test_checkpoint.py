@@ -83,6 +83,7 @@ def test_resume_continues_from_saved_iteration(runner_ckpt, tmp_path):
         torch.testing.assert_close(runner.model.state_dict()[k], v)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_runner_checkpoint_loads_in_a_fresh_process(runner_ckpt):
     """No HistoryBuffer exists yet there (its statistics are registered lazily)."""
     path = osp.join(runner_ckpt[0], 'iter_3.pth')

@@ -5,6 +5,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint
 
@@ -13,6 +14,7 @@ import mmseg_tao  # noqa: F401
 SCRIPT = osp.join(osp.dirname(__file__), '..', 'data', 'scripts', 'dist_toy_train.py')
 
 
+@pytest.mark.slow  # two training processes
 def test_two_process_cpu_training(tmp_path):
     out = tmp_path / 'out'
     out.mkdir()

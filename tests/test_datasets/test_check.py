@@ -49,6 +49,7 @@ def _spec(tmp_path, img, ann):
     return str(path)
 
 
+@pytest.mark.slow  # tools/check_dataset.py in subprocesses
 def test_check_dataset_tool(tmp_path):
     img, ann = make_dataset(str(tmp_path / 'ok'), n=3, size=(40, 60), values=(0, 1))
     run = subprocess.run([sys.executable, TOOL, _spec(tmp_path, img, ann)],

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 
 from mmseg_tao.engine import find_resume_checkpoint, is_complete_checkpoint
 from seg_data import write_isbi_spec
@@ -42,6 +43,7 @@ def _iters(work):
                                             for n in os.listdir(work)) if m)
 
 
+@pytest.mark.slow  # training runs killed and resumed
 def test_sigkill_during_save_and_mid_run(tmp_path):
     spec, work = _spec(tmp_path), tmp_path / 'work'
 

@@ -5,6 +5,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 import yaml
 from mmengine.config import Config
 from mmengine.runner import Runner
@@ -28,6 +29,7 @@ def _rows(path):
         return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow  # training runs
 def test_status_lines_after_training(tmp_path):
     spec = load_spec(_spec(tmp_path), ['train.trainer.sf_optim.lr=0.001'], task='train')
     cfg = spec_to_config(spec)
@@ -63,6 +65,7 @@ def test_status_lines_after_training(tmp_path):
     assert mapping['label_id_to_train_id'] == {'0': 0, '1': 1}
 
 
+@pytest.mark.slow  # training runs
 def test_failure_line(tmp_path):
     # One class while the masks hold two: the loss fails in the first iteration.
     run = subprocess.run([sys.executable, SCRIPT, _spec(tmp_path), str(tmp_path / 'work'),

@@ -20,6 +20,7 @@ class Logits(torch.nn.Module):
         return self.segmentor.decode_head(self.segmentor.backbone(x))
 
 
+@pytest.mark.slow  # exports every full-size backbone
 @pytest.mark.parametrize('name', sorted(MIT_ARCHS) + sorted(FAN_ARCHS))
 def test_onnx_dynamic_shapes(name, tmp_path):
     torch.manual_seed(0)

@@ -3,12 +3,15 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
+
 from mmseg_tao.spec import MAPPING
 from mmseg_tao.spec.translate import IGNORED, IGNORED_TAO6, MAPPING_TAO6, TAO6_TO_TAO5
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 
 
+@pytest.mark.slow  # tools/spec2cfg.py in a subprocess
 def test_mapping_doc_is_current():
     out = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'spec2cfg.py'),
                           '--mapping-doc'], check=True, capture_output=True, text=True).stdout

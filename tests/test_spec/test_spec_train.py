@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import mmseg
+import pytest
 import yaml
 
 from mmseg_tao.spec import load_spec, spec_to_config, write_config
@@ -13,6 +14,7 @@ from seg_data import ISBI_PALETTE, make_dataset
 MMSEG_TOOLS = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools')
 
 
+@pytest.mark.slow  # training run in a subprocess
 def test_generated_config_trains_and_tests(tmp_path):
     train_img, train_ann = make_dataset(str(tmp_path / 'train'), n=4, values=(0, 255),
                                         gray_image=True)

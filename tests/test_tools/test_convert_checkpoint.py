@@ -11,6 +11,8 @@ from mmseg.registry import MODELS
 import mmseg_tao  # noqa: F401
 from model_utils import perturb
 
+pytestmark = pytest.mark.slow  # builds full-size models in subprocesses
+
 TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'convert_checkpoint.py')
 transformers = pytest.importorskip('transformers')
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from mmseg_tao.datasets import Palette, check_pairs
@@ -50,6 +51,7 @@ def test_isbi_tiff_stacks_become_taos_folders(tmp_path):
     assert 'nope.tif: no such file' in proc.stderr and 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow  # a training run in a subprocess
 def test_headline_command_on_a_fresh_checkout(tmp_path):
     """Without data: a message naming the command that makes it (no traceback); with the
     synthetic data that command makes, the example config trains (shortened here)."""

@@ -4,6 +4,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 import yaml
 from mmengine.config import Config
 
@@ -11,6 +12,7 @@ ROOT = osp.join(osp.dirname(__file__), '..', '..')
 SPEC = osp.join(ROOT, 'configs', 'tao_specs', 'segformer_isbi.yaml')
 
 
+@pytest.mark.slow  # tools/spec2cfg.py in subprocesses
 def test_config_has_the_palette_once_and_the_spec_beside_it(tmp_path):
     out = tmp_path / 'cfgs' / 'isbi.py'
     subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'spec2cfg.py'), SPEC,

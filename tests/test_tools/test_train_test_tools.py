@@ -5,6 +5,8 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
+
 from mmseg_tao.spec import load_spec, spec_to_config, write_config
 from seg_data import write_isbi_spec
 
@@ -17,6 +19,7 @@ def run(*args):
     return out.stdout + out.stderr
 
 
+@pytest.mark.slow  # training runs in subprocesses
 def test_train_resume_and_test(tmp_path):
     spec = write_isbi_spec(tmp_path, dict(max_iters=2, checkpoint_interval=2,
                                           logging_interval=1,

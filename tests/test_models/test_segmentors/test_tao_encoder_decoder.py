@@ -18,6 +18,7 @@ def logits_and_masks(model, data):
     return ([s.seg_logits.data for s in out], [s.pred_sem_seg.data[0] for s in out])
 
 
+@pytest.mark.slow  # several models in fp16 / bf16 on the CPU
 @pytest.mark.parametrize('backbone', ['mit_b0', 'fan_tiny_8_p4_hybrid'])
 @pytest.mark.parametrize('precision,tol,agree', [('bf16', 0.05, 0.98), ('fp16', 0.01, 0.995)])
 def test_reduced_precision_agrees_with_fp32(backbone, precision, tol, agree):
@@ -81,6 +82,7 @@ def test_unknown_precision_is_refused():
         build().set_precision('int8')
 
 
+@pytest.mark.slow  # torch.compile
 def test_compiled_prediction_matches_eager():
     model = build()
     data = batch([(64, 64)] * 2)
@@ -93,6 +95,7 @@ def test_compiled_prediction_matches_eager():
         assert torch.equal(again, out)  # a second call reuses the compiled graph
 
 
+@pytest.mark.slow  # torch.compile
 def test_cuda_graph_mode_marks_steps_and_copies_outputs(monkeypatch):
     """With CUDA graphs (reduce-overhead) each prediction starts a new graph step.
     torch.compile is replaced by a recorder: the GPU run is in tests/test_gpu."""

@@ -19,6 +19,7 @@ def test_own_and_tao_checkpoints_fit():
     assert missing == [] and unexpected == []  # dropped on load: no warning buries others
 
 
+@pytest.mark.slow  # builds full-size models
 def test_other_backbone_is_named():
     model = tiny_segmentor('mit_b1', embed_dim=32, num_classes=3, perturbed=False)
     ckpt = tiny_segmentor('mit_b0', embed_dim=32, num_classes=3, perturbed=False).state_dict()
