@@ -9,8 +9,7 @@ import yaml
 
 from ..datasets.palette import Palette, PaletteError
 from .schema import ExperimentSpec
-from .tao6 import (check_tao6_for_task, detect_version, from_tao6, spec_paths_differing,
-                   unsupported_backbone)
+from .tao6 import check_tao6_for_task, detect_version, from_tao6, unsupported_backbone
 from .tao6_schema import Tao6Spec
 from .validation import SpecError, build, get_path
 
@@ -363,7 +362,3 @@ def _load_tao6(data: dict, task: Optional[str], notes: List[str],
                          for p in err.problems]
     return spec
 
-
-def changed_tao6_settings(spec: Tao6Spec) -> List[str]:
-    """Dotted paths where a TAO 6 spec differs from TAO 6's defaults."""
-    return spec_paths_differing(spec, Tao6Spec())

@@ -7,7 +7,6 @@ handles both) carrying the TAO 6 spec itself for what only TAO 6 has (its augmen
 mask rule, epochs, optimizers, schedules), which :data:`~mmseg_tao.spec.translate.MAPPING_TAO6`
 reads.
 """
-import dataclasses
 import math
 import os.path as osp
 from dataclasses import dataclass
@@ -206,15 +205,3 @@ def _epochs_to_iterations(spec: Tao6Spec, out: Tao6Experiment, task: Optional[st
         f'{t.max_iters} iterations; checkpoints every {t.checkpoint_interval}, validation '
         f'every {t.validation_interval} iterations')
 
-
-def spec_paths_differing(spec, default, prefix: str = '') -> List[str]:
-    """Dotted paths of the leaves where ``spec`` differs from ``default`` (dataclasses)."""
-    out = []
-    for f in dataclasses.fields(spec):
-        a, b = getattr(spec, f.name), getattr(default, f.name)
-        path = f'{prefix}{f.name}'
-        if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
-            out += spec_paths_differing(a, b, path + '.')
-        elif a != b:
-            out.append(path)
-    return out
