@@ -173,9 +173,10 @@ class Logits(torch.nn.Module):
 def _build_quietly(cfg: dict) -> torch.nn.Module:
     """Build a segmentor from mmseg's registry and initialise it, without init_weights'
     per-parameter log."""
-    import mmseg_tao  # noqa: F401  (registers ours and mmseg's models)
     from mmengine.logging import MMLogger
     from mmseg.registry import MODELS
+
+    import mmseg_tao  # noqa: F401  (registers ours and mmseg's models)
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)

@@ -35,8 +35,19 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from common import (PRECISIONS, default_device, describe, machine, matmul_peaks, median_ms,
-                    on_cuda, stock_segformer, tao_segformer, tf32, write_json)
+from common import (
+    PRECISIONS,
+    default_device,
+    describe,
+    machine,
+    matmul_peaks,
+    median_ms,
+    on_cuda,
+    stock_segformer,
+    tao_segformer,
+    tf32,
+    write_json,
+)
 
 MODELS = {  # name: (hidden sizes, depths, decoder width); FAN has no HF or mmseg version
     'mit_b0': ([32, 64, 160, 256], [2, 2, 2, 2], 256),

@@ -39,8 +39,15 @@ from typing import Dict, List, Optional
 
 import torch
 
-from common import (default_device, demo_shapes, last_json_line, median_ms, run_worker,
-                    stock_segformer_model, write_json)
+from common import (
+    default_device,
+    demo_shapes,
+    last_json_line,
+    median_ms,
+    run_worker,
+    stock_segformer_model,
+    write_json,
+)
 
 CLASSES = ('background', 'ellipse', 'box', 'triangle')
 VARIANTS = ('ours', 'ours-data', 'stock')

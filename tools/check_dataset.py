@@ -16,13 +16,18 @@ import sys
 from mmengine.config import Config
 
 import mmseg_tao  # noqa: F401
-from mmseg_tao.datasets import (DatasetError, Palette, SplitReport, check_pairs,
-                                format_report, pair_files)
+from mmseg_tao.datasets import (
+    DatasetError,
+    Palette,
+    SplitReport,
+    check_pairs,
+    format_report,
+    pair_files,
+)
 from mmseg_tao.datasets.tao_dataset import pair_sorted
 from mmseg_tao.datasets.transforms.tao6_loading import load_tao6_mask
 from mmseg_tao.spec import SpecError, load_spec
-from mmseg_tao.spec.translate import (metainfo, palette_entries, split_dataset,
-                                      test_pipeline_of)
+from mmseg_tao.spec.translate import metainfo, palette_entries, split_dataset, test_pipeline_of
 
 SPLITS = ('train', 'val', 'test')
 
@@ -47,7 +52,7 @@ def _tao6_decoder(ds):
 
 
 def check_split(ds) -> SplitReport:
-    palette = Palette.from_entries(ds['palette'])
+    palette = Palette.of(ds['palette'])
     pair = pair_sorted if ds.get('pairing') == 'sorted' else pair_files
     report = SplitReport()
     img_dirs = ds['img_dirs'] if isinstance(ds['img_dirs'], list) else [ds['img_dirs']]
@@ -101,7 +106,7 @@ def main(argv=None) -> int:
             print(f'[{split}] {err}')
             problems += 1
             continue
-        print(format_report(split, report, Palette.from_entries(ds['palette']).classes))
+        print(format_report(split, report, Palette.of(ds['palette']).classes))
         problems += len(report.problems)
     if not checked:
         print(f'check_dataset: {args.source} has no TAOSegDataset in '

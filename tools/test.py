@@ -8,48 +8,33 @@
 The checkpoint may be in any layout mmseg_tao reads (TAO, NVlabs, Hugging Face, mmseg).
 ``--show-dir`` draws every image (mmseg's hook draws every 50th by default).
 """
-import argparse
-import os
-import os.path as osp
 import sys
 
-import torch.distributed as dist
-from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmseg_tao  # noqa: F401
+from mmseg_tao.apis.runner_cli import (
+    parse_runner_args,
+    process_group_teardown,
+    runner_config,
+    runner_parser,
+)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Test (and eval) a segmentor')
-    parser.add_argument('config', help='test config file path')
+    parser = runner_parser('Test (and eval) a segmentor', 'test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='directory for the evaluation metrics')
     parser.add_argument('--out', help='directory to save the predicted masks (as PNG)')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir', help='directory to save drawn predictions')
     parser.add_argument('--wait-time', type=float, default=2, help='interval of show (s)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_runner_args(parser, argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = runner_config(args)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         vis = cfg.default_hooks.visualization
@@ -69,11 +54,8 @@ def main(argv=None) -> int:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
     runner = Runner.from_cfg(cfg)
-    try:
+    with process_group_teardown():
         runner.test()
-    finally:
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
     return 0
 
 

@@ -1,6 +1,5 @@
 """The ``export`` task: ONNX in TAO 5's contract (through mmdeploy) or TAO 6's, checked
 with ONNX Runtime on real images, with a DeepStream nvinfer config next to each file."""
-import dataclasses
 import os
 import os.path as osp
 import sys
@@ -223,7 +222,7 @@ def _nvinfer_config(spec, onnx_file: str, float_logits: bool) -> str:
     """Write the DeepStream config (and labels.txt) for ``onnx_file``; print its path and,
     when nvinfer cannot normalise exactly as the model does, a warning."""
     e, norm = spec.export, spec.dataset.img_norm_cfg
-    palette = Palette.from_entries([dataclasses.asdict(p) for p in spec.dataset.palette])
+    palette = Palette.of(spec.dataset.palette)
     path, note = write_nvinfer_config(
         onnx_file, palette.classes, height=e.input_height, width=e.input_width,
         mean=norm.mean, std=norm.std, float_logits=float_logits, rgb=norm.to_rgb,

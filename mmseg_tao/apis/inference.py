@@ -60,7 +60,7 @@ def inference(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'no
     model = init_model(cfg, spec.inference.checkpoint, device=device)
     check_checkpoint_fits(model, spec.inference.checkpoint)
     fast_prediction(model, spec.inference.precision, spec.inference.compile)
-    palette = Palette.from_entries([dict(e) for e in cfg.tao_palette])
+    palette = Palette.of(cfg.tao_palette)
     img_dir = spec.dataset.test_dataset.img_dir
     images = list_images([img_dir] if isinstance(img_dir, str) else img_dir,
                          spec.dataset.data_root)

@@ -1,12 +1,12 @@
 """The ``train`` task: a TAO spec trained by mmengine's Runner."""
 from typing import Optional, Sequence
 
-import torch.distributed as dist
 from mmengine.runner import Runner
 
 from ..models.utils import check_checkpoint_fits
 from .experiment import prepare, relaunch_distributed, task_config
 from .launch import plan_launch, select_device
+from .runner_cli import process_group_teardown
 
 
 def train(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none',
@@ -27,10 +27,6 @@ def train(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none',
     runner = Runner.from_cfg(cfg)
     if cfg.get('resume') and cfg.get('load_from'):
         check_checkpoint_fits(getattr(runner.model, 'module', runner.model), cfg.load_from)
-    try:
+    with process_group_teardown():
         runner.train()
-    finally:
-        # Tearing the group down explicitly avoids an occasional abort at exit (gloo).
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
     return 0

@@ -12,9 +12,14 @@ when they use it (id masks never look at colours).
 
 Masks are remapped in one table lookup (never in place value by value), so any
 permutation, a swap of 0 and 1 included, maps correctly.
+
+:meth:`Palette.of` is the one way the package turns entries into a palette: the spec loader,
+the translator, each dataset split, inference and export all get the same object for the
+same entries, validated and derived once per process.
 """
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -52,6 +57,36 @@ class Palette:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @classmethod
+    def of(cls, entries: Union['Palette', Sequence[Any]],
+           where: str = 'dataset.palette') -> 'Palette':
+        """The palette of ``entries``, built once per process for equal entries.
+
+        Args:
+            entries: Palette entries as mappings (a config's ``tao_palette``) or as the
+                spec's ``PaletteEntry`` dataclasses; a :class:`Palette` is returned as is.
+            where: Key path named in error messages.
+
+        Raises:
+            PaletteError: As :meth:`from_entries` (failures are not cached).
+        """
+        if isinstance(entries, Palette):
+            return entries
+        entries = [dataclasses.asdict(e) if dataclasses.is_dataclass(e) else dict(e)
+                   for e in entries or ()]
+        try:
+            key = tuple(tuple(sorted((k, _frozen(v)) for k, v in e.items())) for e in entries)
+            hash(key)
+        except TypeError:  # a malformed value: let validation name it
+            return cls.from_entries(entries, where)
+        palette = _BUILT.get(key)
+        if palette is None:
+            palette = cls.from_entries(entries, where)
+            if len(_BUILT) >= _MAX_BUILT:
+                _BUILT.pop(next(iter(_BUILT)))
+            _BUILT[key] = palette
+        return palette
 
     @classmethod
     def from_entries(cls, entries: Sequence[Mapping],
@@ -184,6 +219,14 @@ class Palette:
         if not self.ambiguous_rgb:
             return []
         return [rgb for rgb in _colors(mask) if rgb in self.ambiguous_rgb]
+
+
+_MAX_BUILT = 64
+_BUILT: Dict[tuple, Palette] = {}  # entries (as a hashable key) -> their palette
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 def _colors(mask: np.ndarray) -> List[Tuple[int, int, int]]:

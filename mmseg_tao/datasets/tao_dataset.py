@@ -129,7 +129,8 @@ class TAOSegDataset(BaseSegDataset):
         img_dirs (str | list[str]): Image directories (relative ones under ``data_root``).
         ann_dirs (str | list[str], optional): Mask directories, one per image directory;
             None for images only (inference).
-        palette (list[dict]): TAO palette entries (seg_class, label_id, mapping_class, rgb).
+        palette (list[dict] | Palette): TAO palette entries (seg_class, label_id,
+            mapping_class, rgb), or the palette made from them (:meth:`Palette.of`).
         input_type (str): ``'rgb'`` or ``'grayscale'`` (TAO binarises 0/255 masks:
             value / 255 > 0.5 is label 1). Images always load with 3 channels.
         img_suffix (str, optional): Only images with this suffix; default: any of png, jpg,
@@ -174,7 +175,7 @@ class TAOSegDataset(BaseSegDataset):
             raise ValueError(f'{len(self.img_dirs)} image directories but '
                              f'{len(self.ann_dirs)} mask directories; they are paired '
                              'one to one')
-        self.tao_palette = Palette.from_entries(palette)
+        self.tao_palette = Palette.of(palette)
         self.input_type = input_type
         self.unknown_label = unknown_label
         self.pairing = pairing

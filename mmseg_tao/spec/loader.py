@@ -279,7 +279,7 @@ def check_for_task(spec: ExperimentSpec, task: Optional[str]) -> List[str]:
                             f'{len(imgs)}; directories are paired one to one')
     if spec.dataset.palette:
         try:
-            Palette.from_entries([dataclasses.asdict(e) for e in spec.dataset.palette])
+            Palette.of(spec.dataset.palette)
         except PaletteError as err:
             problems += err.problems
     t = spec.train
@@ -356,7 +356,7 @@ def _load_tao6(data: dict, task: Optional[str], notes: List[str],
     spec = from_tao6(spec6, task, notes, problems)
     if spec.dataset.palette:
         try:
-            Palette.from_entries([dataclasses.asdict(e) for e in spec.dataset.palette])
+            Palette.of(spec.dataset.palette)
         except PaletteError as err:
             problems += [p.replace('dataset.palette', 'dataset.segment.palette')
                          for p in err.problems]

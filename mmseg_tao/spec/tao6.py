@@ -7,12 +7,14 @@ handles both) carrying the TAO 6 spec itself for what only TAO 6 has (its augmen
 mask rule, epochs, optimizers, schedules), which :data:`~mmseg_tao.spec.translate.MAPPING_TAO6`
 reads.
 """
+import dataclasses
 import math
 import os.path as osp
 from dataclasses import dataclass
 from typing import List, Optional
 
 from ..datasets.tao_dataset import IMG_SUFFIXES, scan_dir
+from ..datasets.transforms.tao6_pipeline import tao6_norm_cfg
 from .schema import ExperimentSpec, PaletteEntry
 from .tao6_schema import TAO6_ONLY_BACKBONES, Tao6Spec
 
@@ -137,9 +139,8 @@ def from_tao6(spec: Tao6Spec, task: Optional[str], notes: List[str],
         d.test_dataset.img_dir = f'images/{seg.test_split}'
         d.test_dataset.ann_dir = f'masks/{seg.test_split}'
     d.palette = _palette(spec)
-    aug = seg.augmentation
-    d.img_norm_cfg.mean = [round(v * 255, 6) for v in aug.mean]
-    d.img_norm_cfg.std = [round(v * 255, 6) for v in aug.std]
+    d.img_norm_cfg.mean, d.img_norm_cfg.std = tao6_norm_cfg(
+        dataclasses.asdict(seg.augmentation))
     d.img_norm_cfg.to_rgb = True
     d.batch_size = seg.batch_size
     d.workers_per_gpu = seg.workers

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 from ..datasets.palette import IGNORE_INDEX, Palette
 from .schema import ExperimentSpec
 from .validation import get_path
-from .writer import Ref
+from .writer import Ref, resolve_refs
 
 
 class Whole(NamedTuple):
@@ -60,8 +60,7 @@ def metainfo(spec: ExperimentSpec) -> Optional[dict]:
 
 
 def _palette(spec: ExperimentSpec) -> Optional[Palette]:
-    entries = palette_entries(spec)
-    return Palette.from_entries(entries) if entries else None
+    return Palette.of(spec.dataset.palette) if spec.dataset.palette else None
 
 
 def num_processes(spec: ExperimentSpec, task: str = 'train') -> int:
@@ -449,10 +448,6 @@ MAPPING_TAO6: List[Rule] = [
     R('tta_pipeline', ('tao6.dataset.segment.img_size', ),
       Whole(lambda s: _tao6_tta_pipeline(s.tao6)),
       'tools/test.py --tta: the test pipeline (TAO 6 has no test-time augmentation)'),
-    R('data_preprocessor.mean', ('tao6.dataset.segment.augmentation.mean', ),
-      lambda m: [v * 255 for v in m], '0-1 scale x 255'),
-    R('data_preprocessor.std', ('tao6.dataset.segment.augmentation.std', ),
-      lambda m: [v * 255 for v in m], '0-1 scale x 255'),
     R('model.decode_head.num_classes', ('tao6.dataset.segment.num_classes', ), lambda n: n,
       'label_ids 0..num_classes-1 of the palette are the classes'),
     R('optim_wrapper.optimizer', ('tao6.train.optim.optim', 'tao6.train.optim.lr',
@@ -490,6 +485,8 @@ TAO6_TO_TAO5: List[Tuple[str, str]] = [
     ('dataset.segment.root_dir, *_split', 'dataset.data_root, dataset.*_dataset.img_dir / '
      'ann_dir (images/<split>, masks/<split>; inference: predict_split)'),
     ('dataset.segment.palette', 'dataset.palette (label_id as class id, 255 dropped)'),
+    ('dataset.segment.augmentation.mean, std',
+     'dataset.img_norm_cfg.mean, std (0-1 scale x 255), to_rgb true'),
     ('dataset.segment.batch_size, workers, shuffle',
      'dataset.batch_size, workers_per_gpu, shuffle'),
     ('train.num_epochs', 'train.max_iters = num_epochs x ceil(ceil(images / processes) / '
@@ -718,17 +715,6 @@ def _set(cfg: dict, path: str, value) -> None:
             node = node[key]
 
 
-def _resolve_refs(value, cfg):
-    """Replace :class:`Ref` placeholders by (copies of) top-level config entries."""
-    if isinstance(value, Ref):
-        return _resolve_refs(copy.deepcopy(cfg[value.name]), cfg)
-    if isinstance(value, dict):
-        return {k: _resolve_refs(v, cfg) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and not isinstance(value, Ref):
-        return type(value)(_resolve_refs(v, cfg) for v in value)
-    return value
-
-
 def recorded_spec(spec: ExperimentSpec) -> Dict[str, Any]:
     """The resolved spec as data, in the user's own form (a TAO 6/7 spec as TAO 6)."""
     tao6 = _tao6(spec)
@@ -752,7 +738,7 @@ def spec_to_config(spec: ExperimentSpec, resolve: bool = True) -> Dict[str, Any]
             value = rule.convert(*(get_path(spec, p) for p in rule.sources))
         _set(cfg, rule.target, value)
     if resolve:
-        cfg = _resolve_refs(cfg, cfg)
+        cfg = resolve_refs(cfg, cfg)
     cfg['custom_imports'] = dict(imports=['mmseg_tao'], allow_failed_imports=False)
     # The resolved spec, as data, for ExperimentRecordHook and the TAO-style command.
     cfg['tao_spec'] = recorded_spec(spec)

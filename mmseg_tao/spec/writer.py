@@ -8,6 +8,7 @@ Braces in strings are written as ``\\x7b`` / ``\\x7d``: mmengine substitutes
 ``{{ fileDirname }}``, ``{{$ENV:...}}`` and ``{{_base_.x}}`` in a config's text before
 running it, and a spec string must not be able to trigger that.
 """
+import copy
 import keyword
 import math
 import os
@@ -16,6 +17,8 @@ import tempfile
 from typing import Any, Dict, Iterable, NamedTuple, Optional
 
 WIDTH = 92
+# Written first, in this order (the rest keep the given order).
+FIRST = ('_base_', 'custom_imports', 'default_scope')
 
 
 class BesideConfig(NamedTuple):
@@ -30,6 +33,18 @@ class Ref(NamedTuple):
     replaced by a copy of it when a config is used directly (an object, so no string
     from a spec can pose as one)."""
     name: str
+
+
+def resolve_refs(value: Any, cfg: Dict[str, Any]) -> Any:
+    """``value`` with every :class:`Ref` replaced by a copy of the entry of ``cfg`` it
+    names (recursively)."""
+    if isinstance(value, Ref):
+        return resolve_refs(copy.deepcopy(cfg[value.name]), cfg)
+    if isinstance(value, dict):
+        return {k: resolve_refs(v, cfg) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and not isinstance(value, BesideConfig):
+        return type(value)(resolve_refs(v, cfg) for v in value)
+    return value
 
 
 def str_literal(text: str) -> str:
@@ -84,7 +99,7 @@ def format_value(value: Any, indent: int = 0) -> str:
 
 
 def config_text(cfg: Dict[str, Any], header: Iterable[str] = (),
-                first: Iterable[str] = ('custom_imports', 'default_scope')) -> str:
+                first: Iterable[str] = FIRST) -> str:
     """The config file's text: ``name = literal`` per top-level key."""
     lines = [f'# {line}' for line in header]
     keys = [k for k in first if k in cfg] + [k for k in cfg if k not in first]
@@ -111,7 +126,15 @@ def atomic_write(path: str, text: str) -> None:
 
 def write_config(cfg: Dict[str, Any], path: str, header: Iterable[str] = (),
                  source: Optional[str] = None) -> str:
-    """Write the config atomically (a half-written file never appears at ``path``)."""
+    """Write the config atomically (a half-written file never appears at ``path``).
+
+    Args:
+        cfg: The config, with :class:`Ref` entries for sections written by name (compose
+            it first with :func:`~mmseg_tao.spec.compose.compose_config`).
+        path: The file to write.
+        header: Comment lines for the top of the file.
+        source: The spec it was made from, recorded in the header.
+    """
     header = list(header)
     if source is not None:
         header.append(f'source: {str_literal(source)}')

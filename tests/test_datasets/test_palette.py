@@ -98,3 +98,56 @@ def test_colour_shared_by_different_classes():
     assert p.describe_ambiguous((9, 9, 9)) == (
         "colour [9, 9, 9] is shared by dataset.palette[1] ('a' -> 'a'), "
         "dataset.palette[2] ('b' -> 'b'), which map to different classes")
+
+
+def test_of_builds_once_for_equal_entries(monkeypatch):
+    """Palette.of: one object for equal entries, whatever their form (dicts, a config's
+    ConfigDicts, the spec's dataclasses); other entries get their own; errors are raised
+    every time, not cached."""
+    from mmengine.config import ConfigDict
+
+    from mmseg_tao.datasets import palette as palette_module
+    from mmseg_tao.spec.schema import PaletteEntry
+    monkeypatch.setattr(palette_module, '_BUILT', {})
+    entries = [entry('a', 0), entry('b', 1, rgb=[9, 8, 7])]
+    first = Palette.of(entries)
+    assert Palette.of([ConfigDict(e) for e in entries]) is first
+    assert Palette.of([PaletteEntry(**e) for e in entries]) is first
+    assert Palette.of(first) is first
+    assert Palette.of([entry('a', 0), entry('b', 2)]) is not first
+    assert first.classes == ('a', 'b') and first.colors == ((0, 0, 0), (9, 8, 7))
+    for _ in range(2):
+        with pytest.raises(PaletteError, match=r'segment\.palette\[1\]\.label_id'):
+            Palette.of([entry('a', 0), entry('b', 0)], where='segment.palette')
+
+
+def test_one_palette_per_spec(tmp_path, monkeypatch):
+    """The loader's validation, the translator (num_classes, metainfo), every dataset split
+    and inference use one Palette: the entries are validated and derived once."""
+    from mmengine.config import Config
+    from mmseg.registry import DATASETS
+
+    from mmseg_tao.datasets import palette as palette_module
+    from mmseg_tao.spec import load_spec, spec_to_config
+    from seg_data import write_isbi_spec
+    monkeypatch.setattr(palette_module, '_BUILT', {})
+    built = []
+    from_entries = Palette.from_entries.__func__
+
+    def counting(cls, entries, where='dataset.palette'):
+        built.append(where)
+        return from_entries(cls, entries, where)
+
+    monkeypatch.setattr(Palette, 'from_entries', classmethod(counting))
+    train = dict(max_iters=2, validate=True, validation_interval=1)
+    spec = load_spec(write_isbi_spec(tmp_path, train, val='separate'),
+                     task='train')
+    cfg = Config(spec_to_config(spec))
+    splits = [DATASETS.build(cfg[f'{split}_dataloader']['dataset'])
+              for split in ('train', 'val', 'test')]
+    splits = [getattr(ds, 'dataset', ds) for ds in splits]  # RepeatDataset -> the split
+    palette = Palette.of(cfg.tao_palette)  # as inference reads it
+    assert len(built) == 1
+    assert all(ds.tao_palette is palette for ds in splits)
+    assert cfg.model.decode_head.num_classes == palette.num_classes == 2
+    assert cfg.tao_metainfo.classes == palette.classes == ('foreground', 'background')

@@ -1,14 +1,19 @@
 """TAO 6 augmentations, pipelines and mask decoding against hand-computed references."""
 import numpy as np
 import pytest
-from mmseg.registry import TRANSFORMS
 from mmengine.dataset import Compose
+from mmseg.registry import TRANSFORMS
 from PIL import Image, ImageEnhance, ImageFilter
 
 import mmseg_tao  # noqa: F401  (registers the transforms)
-from mmseg_tao.datasets.transforms import (LoadTAO6Annotations, TAO6RandomRotate,
-                                           load_tao6_mask, tao6_norm_cfg, tao6_test_pipeline,
-                                           tao6_train_pipeline)
+from mmseg_tao.datasets.transforms import (
+    LoadTAO6Annotations,
+    TAO6RandomRotate,
+    load_tao6_mask,
+    tao6_norm_cfg,
+    tao6_test_pipeline,
+    tao6_train_pipeline,
+)
 
 BINARY = [(0, [0, 0, 0]), (1, [1, 1, 1])]  # TAO's binary palette under 'norm'
 

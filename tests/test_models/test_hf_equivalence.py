@@ -5,8 +5,8 @@ import torch
 from mmseg.registry import MODELS
 
 import mmseg_tao  # noqa: F401
-from model_utils import perturb
 from mmseg_tao.models.utils import convert_state_dict, read_state_dict
+from model_utils import perturb
 
 transformers = pytest.importorskip('transformers')
 

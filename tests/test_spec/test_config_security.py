@@ -5,7 +5,7 @@ import pytest
 import yaml
 from mmengine.config import Config
 
-from mmseg_tao.spec import load_spec, spec_to_config, write_config
+from mmseg_tao.spec import compose_config, load_spec, spec_to_config, write_config
 
 HOSTILE = [
     "'; import os; os.system('touch {marker}') #",
@@ -46,7 +46,8 @@ def test_hostile_strings_stay_data(template, tmp_path, monkeypatch):
     path.write_text(yaml.safe_dump(_spec(value), allow_unicode=True))
     spec = load_spec(str(path))
     out = str(tmp_path / 'cfg.py')
-    text = write_config(spec_to_config(spec, resolve=False), out, source=value)
+    text = write_config(compose_config(spec_to_config(spec, resolve=False)), out,
+                        source=value)
     assert '{' not in text  # braces only as \x7b escapes: nothing for mmengine to substitute
     loaded = Config.fromfile(out)
     assert not marker.exists()

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from model_utils import tiny_segmentor
 from PIL import Image
 
 from mmseg_tao.datasets.tao_dataset import TAOSegDataset, pair_sorted
@@ -24,6 +23,7 @@ from mmseg_tao.spec.schema import ExperimentSpec
 from mmseg_tao.spec.tao6 import Tao6Experiment, detect_version, unsupported_backbone
 from mmseg_tao.spec.tao6_schema import TAO6_ONLY_BACKBONES, Tao6Spec
 from mmseg_tao.spec.translate import spec_warnings
+from model_utils import tiny_segmentor
 
 DATA = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'data')
 NVIDIA_BINARY = osp.join(DATA, 'tao6_specs', 'tao_pytorch_backend_6.25.10_experiment_spec.yaml')

@@ -6,7 +6,8 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from mmseg_tao.spec import load_spec, spec_to_config, write_config
+from mmseg_tao.spec import compose_config, load_spec, spec_to_config, write_config
+from mmseg_tao.spec.compose import unscoped
 
 SPEC_DIR = osp.join(osp.dirname(__file__), '..', 'data', 'tao_specs')
 SPECS = sorted(glob.glob(osp.join(SPEC_DIR, '*.yaml')))
@@ -26,11 +27,14 @@ def test_spec_translates(path, line_end, tmp_path):
     spec = load_spec(path)
     cfg = spec_to_config(spec)
     out = str(tmp_path / 'cfg.py')
-    text = write_config(spec_to_config(spec, resolve=False), out)
+    text = write_config(compose_config(spec_to_config(spec, resolve=False)), out)
     assert 'pipeline=test_pipeline' in text  # shared parts are written once, by name
-    loaded = Config.fromfile(out)
-    # What mmengine reads back is exactly what was translated (tuples come back as
-    # tuples, dicts as ConfigDicts).
+    assert text.startswith("_base_ = ['mmseg::_base_/default_runtime.py']\n")
+    # What mmengine reads back, through the _base_ file, is exactly what was translated
+    # (tuples come back as tuples, dicts as ConfigDicts), once the _scope_='mmseg' marks
+    # on what mmseg's base file gives are dropped (the config's default_scope anyway).
+    loaded = Config(unscoped(Config.fromfile(out).to_dict(), cfg['default_scope']))
+    assert set(loaded.keys()) == set(cfg)
     for key, value in cfg.items():
         assert loaded[key] == value, key
     assert loaded.model.decode_head.num_classes == len(

@@ -1,7 +1,13 @@
 from .loading import LoadTAOAnnotations, MaskValueError, load_tao_mask
-from .tao6_augment import (TAO6ColorJitter, TAO6EvalAtInputSize, TAO6RandomBlur,
-                           TAO6RandomFlip, TAO6RandomResizedCrop, TAO6RandomRotate,
-                           TAO6ScaleRandomCrop)
+from .tao6_augment import (
+    TAO6ColorJitter,
+    TAO6EvalAtInputSize,
+    TAO6RandomBlur,
+    TAO6RandomFlip,
+    TAO6RandomResizedCrop,
+    TAO6RandomRotate,
+    TAO6ScaleRandomCrop,
+)
 from .tao6_loading import LoadTAO6Annotations, load_tao6_mask
 from .tao6_pipeline import tao6_norm_cfg, tao6_test_pipeline, tao6_train_pipeline
 

@@ -3,7 +3,6 @@ import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.fileio import get
-
 from mmseg.registry import TRANSFORMS
 
 from ..palette import IGNORE_INDEX, Palette

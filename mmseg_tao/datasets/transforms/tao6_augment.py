@@ -16,9 +16,8 @@ from typing import Optional, Sequence, Tuple, Union
 import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
-from PIL import Image, ImageFilter
-
 from mmseg.registry import TRANSFORMS
+from PIL import Image, ImageFilter
 
 from ..palette import IGNORE_INDEX
 

@@ -13,9 +13,8 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.fileio import get
-from PIL import Image
-
 from mmseg.registry import TRANSFORMS
+from PIL import Image
 
 LABEL_TRANSFORMS = (None, 'norm')
 

@@ -1,7 +1,7 @@
 """TAO's status.json: one JSON object per line describing the run, for TAO tooling."""
 import datetime
-import numbers
 import json
+import numbers
 import os
 import os.path as osp
 import sys

@@ -22,9 +22,9 @@ HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, osp.join(HERE, '..', '..'))  # tests/: seg_data, model_utils
 
 import torch  # noqa: E402
+from mmseg.registry import MODELS  # noqa: E402
 
 import mmseg_tao  # noqa: E402,F401
-from mmseg.registry import MODELS  # noqa: E402
 
 BACKBONES = ['mit_b0', 'mit_b1', 'mit_b2', 'mit_b3', 'mit_b4', 'mit_b5',
              'fan_tiny_8_p4_hybrid', 'fan_small_12_p4_hybrid', 'fan_base_16_p4_hybrid',
@@ -69,6 +69,7 @@ def check_backbones(work: str) -> dict:
 
 def check_amp_step(work: str) -> dict:
     from mmseg.registry import OPTIM_WRAPPERS
+
     from model_utils import seg_batch, tiny_segmentor
     result = {}
     for amp in (False, True):

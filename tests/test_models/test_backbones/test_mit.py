@@ -7,9 +7,9 @@ import torch
 from mmseg.registry import MODELS
 
 import mmseg_tao  # noqa: F401
-from model_utils import perturb
 from mmseg_tao.models.backbones import MIT_ARCHS, MixTransformer, mit_b0, mit_b2
 from mmseg_tao.models.utils import convert_state_dict
+from model_utils import perturb
 
 # Encoder parameters (no classifier head). SegFormer paper, Table 1(a), gives
 # 3.4 / 13.1 / 24.2 / 44.0 / 60.8 / 81.4 M; the exact numbers are the sums over the

@@ -44,6 +44,7 @@ def test_reduced_precision_agrees_with_fp32(backbone, precision, tol, agree):
         assert (mask == ref_mask).float().mean() >= agree
 
 
+@pytest.mark.slow  # the profiler takes ~13 s to start on 2 cores
 def test_weights_are_cast_once_not_per_op():
     """autocast converts weights and activations at every op; a cast model converts the
     input once and the logits once (count of copy-casts in a forward pass)."""

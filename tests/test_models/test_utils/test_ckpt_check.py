@@ -58,8 +58,8 @@ def test_unknown_layout_is_refused():
 def test_mmseg_whole_model_head_is_named():
     """mmseg's SegformerHead has BN + ReLU per level: its weights do not map onto TAO's
     head, so such a checkpoint is refused with that reason (its backbone converts)."""
-    from mmseg.registry import MODELS
     from mmengine.config import ConfigDict
+    from mmseg.registry import MODELS
     torch.manual_seed(0)
     mmseg_model = MODELS.build(dict(
         type='EncoderDecoder', data_preprocessor=dict(type='SegDataPreProcessor'),
