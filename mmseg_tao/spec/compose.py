@@ -93,7 +93,7 @@ def compose_config(cfg: Dict[str, Any],
             continue
         value = cfg[key]
         if key in replaced:
-            value = {'_delete_': True, **value}
+            value = {'_delete_': True, **(resolved[key] if isinstance(value, Ref) else value)}
         elif isinstance(value, (dict, list)) and value and not isinstance(value, Ref):
             same = next((k for k in written
                          if k not in replaced and resolved[k] == resolved[key]), None)

@@ -106,3 +106,13 @@ def test_unreadable_base_writes_flat(tmp_path):
 def test_only_nonempty_sections_are_shared(value):
     composed = compose_config(dict(a=value, b=value), bases=())
     assert composed == dict(a=value, b=value)
+
+
+def test_replaced_entry_given_by_name(tmp_path):
+    """An entry written as another's name that must replace the base's is written out."""
+    env = dict(cudnn_benchmark=False)
+    cfg = dict(my_env=env, **_flat(env_cfg=Ref('my_env')))
+    composed = compose_config(cfg)
+    assert composed['env_cfg'] == {'_delete_': True, 'cudnn_benchmark': False}
+    _, loaded = _loaded(composed, tmp_path)
+    assert loaded.env_cfg == env and 'mp_cfg' not in loaded.env_cfg
