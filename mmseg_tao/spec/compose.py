@@ -13,31 +13,26 @@ a config has anyway, so builds are the same; :func:`unscoped` removes the mark.)
 import functools
 import os.path as osp
 import tempfile
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence
 
-from .writer import FIRST, Ref, resolve_refs
+from .writer import Ref, ordered_keys, resolve_refs
 
 MMSEG_RUNTIME = 'mmseg::_base_/default_runtime.py'
 
 
 @functools.lru_cache(maxsize=None)
-def _base_entries(base: str) -> Optional[Tuple[Tuple[str, Any], ...]]:
+def _base_entries(base: str) -> Optional[Dict[str, Any]]:
+    """The entries of the base config ``base`` as mmengine reads them through ``_base_``,
+    or None when it cannot be read here (cached: read, never change them)."""
     from mmengine.config import Config
     with tempfile.TemporaryDirectory() as tmp:
         probe = osp.join(tmp, 'probe.py')
         with open(probe, 'w', encoding='utf-8') as f:
             f.write(f'_base_ = [{base!r}]\n')
         try:
-            return tuple(Config.fromfile(probe).to_dict().items())
+            return Config.fromfile(probe).to_dict()
         except Exception:  # e.g. mmseg installed without its configs: write flat
             return None
-
-
-def base_entries(base: str) -> Optional[Dict[str, Any]]:
-    """The entries of the base config ``base`` as mmengine reads them through ``_base_``,
-    or None when it cannot be read here."""
-    entries = _base_entries(base)
-    return None if entries is None else dict(entries)
 
 
 def unscoped(value: Any, scope: Optional[str]) -> Any:
@@ -75,10 +70,10 @@ def compose_config(cfg: Dict[str, Any],
     resolved = resolve_refs(cfg, cfg)
     used, inherited, replaced = [], set(), set()
     for base in bases:
-        entries = base_entries(base)
+        entries = _base_entries(base)
         if not entries or not set(entries) <= set(resolved):
             continue
-        entries = unscoped(entries, resolved.get('default_scope'))
+        entries = unscoped(entries, resolved.get('default_scope'))  # a copy
         used.append(base)
         for key, value in entries.items():
             if resolved[key] == value:
@@ -86,9 +81,8 @@ def compose_config(cfg: Dict[str, Any],
             elif not _merges_to(value, resolved[key]):
                 replaced.add(key)
     out: Dict[str, Any] = {'_base_': used} if used else {}
-    order = [k for k in FIRST if k in cfg] + [k for k in cfg if k not in FIRST]
     written = []
-    for key in order:
+    for key in ordered_keys(cfg):
         if key in inherited:
             continue
         value = cfg[key]

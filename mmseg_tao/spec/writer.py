@@ -14,7 +14,7 @@ import math
 import os
 import os.path as osp
 import tempfile
-from typing import Any, Dict, Iterable, NamedTuple, Optional
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional
 
 WIDTH = 92
 # Written first, in this order (the rest keep the given order).
@@ -98,12 +98,17 @@ def format_value(value: Any, indent: int = 0) -> str:
     raise TypeError(f'cannot write a {type(value).__name__} into a config')
 
 
+def ordered_keys(cfg: Dict[str, Any], first: Iterable[str] = FIRST) -> List[str]:
+    """The top-level keys in the order they are written: ``first``, then the rest."""
+    first = tuple(first)
+    return [k for k in first if k in cfg] + [k for k in cfg if k not in first]
+
+
 def config_text(cfg: Dict[str, Any], header: Iterable[str] = (),
                 first: Iterable[str] = FIRST) -> str:
     """The config file's text: ``name = literal`` per top-level key."""
     lines = [f'# {line}' for line in header]
-    keys = [k for k in first if k in cfg] + [k for k in cfg if k not in first]
-    for key in keys:
+    for key in ordered_keys(cfg, first):
         if not _is_kwarg(key):
             raise ValueError(f'config key {key!r} is not a Python name')
         lines.append(f'{key} = {format_value(cfg[key])}')
