@@ -18,8 +18,11 @@ from mmseg.registry import MODELS
 
 import mmseg_tao  # noqa: F401
 from mmseg_tao.models.backbones.fan import PositionalEncodingFourier
-from mmseg_tao.models.utils import check_checkpoint_fits, check_state_dict_fits
-from mmseg_tao.models.utils.ckpt_check import CheckpointMismatchError
+from mmseg_tao.models.utils import (
+    CheckpointMismatchError,
+    check_checkpoint_fits,
+    check_state_dict_fits,
+)
 
 ORACLE = Path(__file__).parents[1] / 'data' / 'tao_oracle'
 RECORD = json.loads((ORACLE / 'tao5_keys.json').read_text())

@@ -10,7 +10,7 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 
-from ..utils.ckpt_convert import to_model_layout
+from ..utils.checkpoint_layout import LAYOUTS, to_model_layout
 
 PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -116,18 +116,15 @@ class TAOEncoderDecoder(EncoderDecoder):
     def _convert_foreign_layout(self, state_dict, prefix, *args) -> None:
         keys = [k for k in state_dict if k.startswith(prefix)]
         try:
+            # Given the model's keys, TAO's unused conv_seg is dropped when it has none.
             layout, converted, count = to_model_layout(
-                {k[len(prefix):]: state_dict[k] for k in keys})
+                {k[len(prefix):]: state_dict[k] for k in keys}, model_keys=self.state_dict())
         except ValueError:
             return  # not a SegFormer layout we know: load_state_dict reports the keys
-        if layout == 'tao' and not hasattr(self.decode_head, 'conv_seg'):
-            # mmseg's classifier, saved by TAO but unused by its head (and ours).
-            converted = {k: v for k, v in converted.items()
-                         if not k.startswith('decode_head.conv_seg.')}
         for k in keys:
             del state_dict[k]
         state_dict.update({prefix + k: v for k, v in converted.items()})
-        if layout != 'tao':
+        if not LAYOUTS[layout].native:
             print_log(f'converted a {layout} checkpoint ({count} tensors) to the mmseg-tao '
                       'layout', logger='current')
 

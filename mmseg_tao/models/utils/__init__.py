@@ -1,7 +1,20 @@
-from .ckpt_check import CheckpointMismatchError, check_checkpoint_fits, check_state_dict_fits
-from .ckpt_convert import ConversionResult, convert_state_dict, detect_layout, unwrap_checkpoint
-from .pretrained import LoadReport, load_pretrained, read_state_dict
+from .checkpoint_layout import (
+                                LAYOUTS,
+                                CheckpointMismatchError,
+                                ConversionResult,
+                                Layout,
+                                check_checkpoint_fits,
+                                check_state_dict_fits,
+                                convert_state_dict,
+                                detect_layout,
+                                read_state_dict,
+                                register_layout,
+                                to_model_layout,
+                                unwrap_checkpoint,
+)
+from .pretrained import LoadReport, load_pretrained
 
-__all__ = ['CheckpointMismatchError', 'check_checkpoint_fits', 'check_state_dict_fits',
-           'ConversionResult', 'convert_state_dict', 'detect_layout', 'unwrap_checkpoint',
-           'LoadReport', 'load_pretrained', 'read_state_dict']
+__all__ = ['LAYOUTS', 'Layout', 'register_layout', 'detect_layout', 'ConversionResult',
+           'convert_state_dict', 'to_model_layout', 'unwrap_checkpoint', 'read_state_dict',
+           'CheckpointMismatchError', 'check_checkpoint_fits', 'check_state_dict_fits',
+           'LoadReport', 'load_pretrained']

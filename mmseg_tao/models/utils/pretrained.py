@@ -1,12 +1,10 @@
 """Load backbone weights from any checkpoint layout users hold, and say what happened."""
 from typing import Dict, List, NamedTuple
 
-import torch
 import torch.nn as nn
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import CheckpointLoader
 
-from .ckpt_convert import convert_state_dict, unwrap_checkpoint
+from .checkpoint_layout import convert_state_dict, read_state_dict
 
 
 class LoadReport(NamedTuple):
@@ -24,15 +22,6 @@ class LoadReport(NamedTuple):
     missing: List[str]
     unexpected: List[str]
     ignored: Dict[str, str]
-
-
-def read_state_dict(filename: str) -> Dict[str, torch.Tensor]:
-    """Tensors of a checkpoint file: ``.safetensors`` (Hugging Face) or a torch pickle
-    read with ``weights_only`` (through mmengine's loader, see :mod:`mmseg_tao.compat`)."""
-    if filename.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        return load_file(filename)
-    return unwrap_checkpoint(CheckpointLoader.load_checkpoint(filename, map_location='cpu'))
 
 
 def load_pretrained(model: nn.Module, filename: str, prefix: str = 'backbone.',

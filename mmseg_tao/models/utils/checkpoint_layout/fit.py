@@ -1,4 +1,4 @@
-"""Refuse a whole-model checkpoint that does not fit the model, naming the keys and why.
+"""Check that a whole-model checkpoint fits a model, strictly, naming the keys and why.
 
 mmengine, mmseg's ``init_model`` and mmdeploy load checkpoints non-strictly: a mit_b2
 checkpoint in a mit_b5 model leaves the extra blocks random with a warning in a long log.
@@ -6,33 +6,17 @@ The TAO tasks (evaluate, inference, export, resume) check first with
 :func:`check_checkpoint_fits`.
 """
 import re
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
-from .ckpt_convert import to_model_layout
-from .pretrained import read_state_dict
-
-# TAO checkpoints carry mmseg's unused classifier; TAO's head (and ours) has none.
-OPTIONAL = re.compile(r'^decode_head\.conv_seg\.')
+from .layout import is_unused_classifier, to_model_layout
+from .reading import read_state_dict
 
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint whose keys or shapes do not fit the model."""
-
-
-def model_layout(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """A whole-model state dict in this package's layout (TAO, NVlabs, mmseg or Hugging
-    Face names converted as :class:`TAOEncoderDecoder` does when loading).
-
-    Raises:
-        CheckpointMismatchError: The layout is not one of those.
-    """
-    try:
-        return to_model_layout(state_dict)[1]
-    except ValueError as err:
-        raise CheckpointMismatchError(str(err)) from None
 
 
 def _stage_shape(sd: Mapping[str, torch.Tensor]) -> Optional[Tuple[Tuple[int, ...], ...]]:
@@ -50,7 +34,7 @@ def _stage_shape(sd: Mapping[str, torch.Tensor]) -> Optional[Tuple[Tuple[int, ..
 
 
 def _likely_backbone(sd: Mapping[str, torch.Tensor]) -> Optional[str]:
-    from ..backbones import FAN_ARCHS, MIT_ARCHS
+    from ...backbones import FAN_ARCHS, MIT_ARCHS
     shape = _stage_shape(sd)
     if shape is not None:
         for name, arch in MIT_ARCHS.items():
@@ -95,10 +79,13 @@ def check_state_dict_fits(model: nn.Module, state_dict: Mapping[str, torch.Tenso
         CheckpointMismatchError: Naming the missing, unexpected and mis-shaped keys and
             the likely cause (backbone, num_classes or decoder width).
     """
-    ckpt = model_layout(state_dict)
     own = model.state_dict()
-    missing = [k for k in own if k not in ckpt and not OPTIONAL.match(k)]
-    unexpected = [k for k in ckpt if k not in own and not OPTIONAL.match(k)]
+    try:
+        ckpt = to_model_layout(state_dict, model_keys=own)[1]
+    except ValueError as err:
+        raise CheckpointMismatchError(str(err)) from None
+    missing = [k for k in own if k not in ckpt and not is_unused_classifier(k)]
+    unexpected = [k for k in ckpt if k not in own]
     shapes = [(k, tuple(own[k].shape), tuple(ckpt[k].shape)) for k in own
               if k in ckpt and tuple(own[k].shape) != tuple(ckpt[k].shape)]
     if not (missing or unexpected or shapes):
