@@ -1,10 +1,19 @@
-"""Install mmseg-tao: ``pip install -e .`` (see README for the full stack)."""
+"""Install mmseg-tao: ``pip install -e .`` (see README for the full stack).
+
+A wheel (``pip wheel .``, ``pip install .``) also carries the example configs and TAO specs
+of ``configs/`` as ``mmseg_tao/.mim/configs``, as mmsegmentation ships ``mmseg/.mim/configs``;
+``mmseg_tao.utils.configs`` finds them there, or in ``configs/`` of a checkout.
+"""
 import os.path as osp
 import re
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = osp.dirname(osp.abspath(__file__))
+# Where the configs go inside the package (mmseg_tao.utils.configs reads the same path).
+MIM_CONFIGS = ('mmseg_tao', '.mim', 'configs')
 
 
 def read_version() -> str:
@@ -28,6 +37,25 @@ def parse_requirements(name: str) -> list:
     return reqs
 
 
+class BuildPyWithConfigs(build_py):
+    """``build_py`` that copies ``configs/`` into the built package as
+    ``mmseg_tao/.mim/configs`` (copied at build time rather than kept in the source
+    package, so the checkout has one copy). An editable install reads the checkout's
+    ``configs/`` directly and copies nothing."""
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return
+        src = osp.join(HERE, 'configs')
+        if not osp.isdir(src):  # an sdist made without MANIFEST.in
+            raise FileNotFoundError(f'{src}: the example configs are missing')
+        dst = osp.join(self.build_lib, *MIM_CONFIGS)
+        if osp.isdir(dst):  # a stale copy from an earlier build
+            shutil.rmtree(dst)
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.py[cod]'))
+
+
 setup(
     name='mmseg-tao',
     version=read_version(),
@@ -49,5 +77,6 @@ setup(
     entry_points={
         'console_scripts': ['mmseg-tao = mmseg_tao.cli:main'],
     },
+    cmdclass={'build_py': BuildPyWithConfigs},
     zip_safe=False,
 )

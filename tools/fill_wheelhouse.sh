@@ -14,20 +14,21 @@
 #
 # DIR gets, as binary wheels for that Python and platform (pip download --only-binary=:all:,
 # dependencies resolved): pip, requirements/build.txt, numpy, requirements/runtime.txt,
-# requirements/deploy.txt, requirements/tests.txt, mmengine 0.10.7, mmsegmentation 1.2.2 and the
-# runtime requirements of mmcv 2.1.0 (read from its sdist), mmdeploy 1.3.1 alone (--no-deps, as
-# setup_env.sh installs it); the mmcv-2.1.0.tar.gz sdist (setup_env.sh builds it when no
-# prebuilt wheel fits); and every mmcv wheel in the local cache (MMSEG_TAO_CACHE_DIR, default
-# ~/.cache/mmseg-tao) built for that Python and architecture, under
-# DIR/mmcv-2.1.0/torch<version>-cp<XY>-cuda<0|1>/ (the name says which torch it needs;
+# requirements/deploy.txt, requirements/tests.txt, mmengine, mmsegmentation and the runtime
+# requirements of mmcv (read from its sdist), mmdeploy alone (--no-deps, as setup_env.sh
+# installs it), at the versions of requirements/pins.txt (listed at the end of --help); the
+# mmcv-<version>.tar.gz sdist (setup_env.sh builds it when no prebuilt wheel fits); and every
+# mmcv wheel in the local cache (MMSEG_TAO_CACHE_DIR, default ~/.cache/mmseg-tao) built for
+# that Python and architecture, under
+# DIR/mmcv-<version>/torch<version>-cp<XY>-cuda<0|1>/ (the name says which torch it needs;
 # setup_env.sh installs it only on a matching torch, and builds from the sdist otherwise or
 # when the wheel, compiled on this machine, does not load there).
 #
 # torch without --with-torch: the target keeps its own torch (USE_SYSTEM_TORCH=1), so neither
 # torch nor its dependencies (nvidia-*, triton, sympy, ...) are downloaded. Packages that
 # require torch (timm needs torch and torchvision) are resolved against placeholder
-# torch/torchvision wheels of the versions in TORCH_SPEC (default torch==2.14.1
-# torchvision==0.29.1), which are removed afterwards: their other dependencies are downloaded,
+# torch/torchvision wheels of the versions in TORCH_SPEC (default: the torch and torchvision
+# pins), which are removed afterwards: their other dependencies are downloaded,
 # torch and torchvision must be on the target (torchvision too: timm imports it). Set
 # TORCH_SPEC to the target's versions when a dependency could care (e.g. "torch==2.4.1
 # torchvision==0.19.1").
@@ -36,9 +37,11 @@
 # TORCH_INDEX_URL, MMSEG_TAO_CACHE_DIR. pip's own configuration (indexes, proxy) applies.
 set -Eeuo pipefail
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
-die() { echo "fill_wheelhouse.sh: $*" >&2; exit 2; }
+SCRIPT=fill_wheelhouse.sh
+USAGE="fill_wheelhouse.sh DIR [--python-version X.Y] [--platform TAG] [--with-torch]"
+STEP_WIDTH=44
+# shellcheck source=tools/lib/env_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/env_common.sh"
 
 DIR="" PYV="" WITH_TORCH=0 DRY_RUN=0 PLATFORMS=()
 while [ $# -gt 0 ]; do
@@ -50,17 +53,14 @@ while [ $# -gt 0 ]; do
     --with-torch) WITH_TORCH=1; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
     -h|--help) usage; exit 0 ;;
-    -*) die "unknown argument '$1' (see --help)" ;;
+    -*) die "unknown argument '$1'" ;;
     *) [ -z "$DIR" ] || die "unexpected argument '$1': DIR is already '$DIR'"; DIR=$1; shift ;;
   esac
 done
-[ -n "$DIR" ] || die "missing DIR (usage: fill_wheelhouse.sh DIR [--python-version X.Y] [--platform TAG] [--with-torch])"
+[ -n "$DIR" ] || die "missing DIR"
 
-PYTHON=${PYTHON:-python3}
 PIP=("$PYTHON" -m pip --disable-pip-version-check)
-TORCH_SPEC=${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
-CACHE_DIR=${MMSEG_TAO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mmseg-tao}
-MMCV_VERSION=2.1.0
+TORCH_SPEC=${TORCH_SPEC:-$DEFAULT_TORCH_SPEC}
 
 [ -n "$PYV" ] || PYV=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 [[ "$PYV" =~ ^3\.[0-9]+$ ]] || die "--python-version must look like 3.12, not '$PYV'"
@@ -105,8 +105,8 @@ TORCH_V=$(pinned torch) TORCHVISION_V=$(pinned torchvision)
 
 # Requirements resolved together (mmdeploy comes separately, without its dependencies).
 REQ_FILES=(build.txt runtime.txt deploy.txt tests.txt)
-EXTRA_REQS=(pip numpy "mmengine==0.10.7" "mmsegmentation==1.2.2")
-MMDEPLOY=$(grep -E '^mmdeploy' "$REPO/requirements/deploy.txt")
+EXTRA_REQS=(pip numpy "mmengine==$MMENGINE_VERSION" "mmsegmentation==$MMSEG_VERSION")
+MMDEPLOY="mmdeploy==$MMDEPLOY_VERSION"
 
 if [ "$DRY_RUN" = 1 ]; then
   echo "wheelhouse: $DIR"
@@ -120,7 +120,7 @@ if [ "$DRY_RUN" = 1 ]; then
   else
     echo "torch: not downloaded (placeholders torch==$TORCH_V torchvision==$TORCHVISION_V for resolving)"
   fi
-  echo "mmcv wheels from: $CACHE_DIR/mmcv-$MMCV_VERSION/*-$CP-cuda*/ (${ARCHES[*]:-none: no glibc platform})"
+  echo "mmcv wheels from: $MMCV_CACHE/*-$CP-cuda*/ (${ARCHES[*]:-none: no glibc platform})"
   exit 0
 fi
 
@@ -128,30 +128,13 @@ mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fill-wheelhouse.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-STEP_LOG=$WORK/step.log
 BEFORE=$WORK/before.txt
 (cd "$DIR" && find . -type f -printf '%P %s %T@\n' | LC_ALL=C sort) >"$BEFORE"
-T_ALL=$(date +%s)
+T_ALL=$SECONDS
 echo "fill_wheelhouse: $DIR for python $PYV ($CP), ${PLATFORMS[*]}, pip $("${PIP[@]}" --version | cut -d' ' -f2)"
 
-STEP=""
-on_error() {
-  local rc=$?
-  trap - ERR
-  echo "FAILED" >&2
-  [ -s "$STEP_LOG" ] && grep -v 'is ignored: it is neither' "$STEP_LOG" | tail -n 40 >&2
-  echo "fill_wheelhouse.sh: step '$STEP' failed (exit $rc)" >&2
-  exit "$rc"
-}
-trap on_error ERR
-step() {  # step NAME COMMAND...: run with output in a log, shown when it fails
-  local t0=$SECONDS
-  STEP=$1
-  shift
-  printf '==> %-44s ' "$STEP"
-  "$@" >"$STEP_LOG" 2>&1
-  printf '%4ss\n' "$((SECONDS - t0))"
-}
+steps_begin
+
 new_files() {  # files of DIR added or changed since the listing in $1
   (cd "$DIR" && find . -type f -printf '%P %s %T@\n' | LC_ALL=C sort) >"$WORK/now.txt"
   LC_ALL=C comm -13 "$1" "$WORK/now.txt"
@@ -174,7 +157,7 @@ fetch_sdist() {
   # mmcv's setup.py adds opencv-python when no cv2 is importable at build time.
   echo 'opencv-python>=3' >>"$WORK/mmcv-runtime.txt"
 }
-step "mmcv $MMCV_VERSION sdist" fetch_sdist
+run_step "mmcv $MMCV_VERSION sdist" fetch_sdist
 
 # 2. Placeholder torch / torchvision wheels: empty, no dependencies, a local version label that
 # only the constraints below select.
@@ -211,15 +194,15 @@ fetch_wheels() {
     "${reqs[@]}" -r "$WORK/deploy-deps.txt" -r "$WORK/mmcv-runtime.txt" "${EXTRA_REQS[@]}"
   rm -f "$DIR"/torch-*+mmsegtao.placeholder-*.whl "$DIR"/torchvision-*+mmsegtao.placeholder-*.whl
 }
-step "wheels ($CP, with dependencies)" fetch_wheels
-step "$MMDEPLOY (without dependencies)" "${PIP[@]}" download "${TARGET[@]}" --no-deps -d "$DIR" "$MMDEPLOY"
+run_step "wheels ($CP, with dependencies)" fetch_wheels
+run_step "$MMDEPLOY (without dependencies)" "${PIP[@]}" download "${TARGET[@]}" --no-deps -d "$DIR" "$MMDEPLOY"
 
 # 4. torch, only when asked for.
 if [ "$WITH_TORCH" = 1 ]; then
   idx=()
   [ -n "${TORCH_INDEX_URL:-}" ] && idx=(--index-url "$TORCH_INDEX_URL")
   # shellcheck disable=SC2086  # TORCH_SPEC is a list of requirements
-  step "torch: $TORCH_SPEC" "${PIP[@]}" download "${TARGET[@]}" "${idx[@]}" -d "$DIR" $TORCH_SPEC
+  run_step "torch: $TORCH_SPEC" "${PIP[@]}" download "${TARGET[@]}" "${idx[@]}" -d "$DIR" $TORCH_SPEC
 fi
 # Without --with-torch nothing may pull the real torch in through another route.
 if [ "$WITH_TORCH" = 0 ] && new_files "$BEFORE" | grep -qE '^(torch|torchvision|triton|nvidia_)[-_]'; then
@@ -230,23 +213,23 @@ fi
 
 # 5. mmcv wheels built earlier (setup_env.sh caches them) for this Python and architecture.
 copied=0
-for w in "$CACHE_DIR/mmcv-$MMCV_VERSION"/torch*-"$CP"-cuda[01]/mmcv-"$MMCV_VERSION"-"$CP"-*.whl; do
+for w in "$MMCV_CACHE"/torch*-"$CP"-cuda[01]/mmcv-"$MMCV_VERSION"-"$CP"-*.whl; do
   [ -f "$w" ] || continue
   arch_ok=0
   for a in "${ARCHES[@]}"; do [[ "$w" == *_"$a".whl ]] && arch_ok=1; done
   [ "$arch_ok" = 1 ] || continue
-  sub=mmcv-$MMCV_VERSION/$(basename "$(dirname "$w")")
+  sub=$MMCV_SUBDIR/$(basename "$(dirname "$w")")
   mkdir -p "$DIR/$sub"
   cp -p "$w" "$DIR/$sub/.partial" && mv "$DIR/$sub/.partial" "$DIR/$sub/$(basename "$w")"
   copied=$((copied + 1))
 done
-echo "==> mmcv wheels from $CACHE_DIR: $copied copied"
+echo "==> mmcv wheels from $MMCV_CACHE: $copied copied"
 
 echo
 echo "Written to $DIR (new or changed files):"
 new_files "$BEFORE" | awk '{ printf "  %8.1f MB  %s\n", $2 / 1048576, $1 }'
 echo "Wheelhouse: $(find "$DIR" -type f | wc -l) files, $(du -sh "$DIR" | cut -f1) in all" \
-  "($(( $(date +%s) - T_ALL ))s). On the target machine:"
+  "($((SECONDS - T_ALL))s). On the target machine:"
 if [ "$WITH_TORCH" = 1 ]; then
   echo "  bash tools/setup_env.sh --wheelhouse $DIR"
 else

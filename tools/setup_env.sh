@@ -7,22 +7,24 @@
 #   --wheelhouse DIR      install without network, from DIR only (filled by
 #                         tools/fill_wheelhouse.sh): every pip call gets --no-index
 #                         --find-links DIR; mmcv is a prebuilt wheel from
-#                         DIR/mmcv-2.1.0/torch<version>-cp<XY>-cuda<0|1>/ when one matches the
-#                         torch and Python here, else it is built from DIR/mmcv-2.1.0.tar.gz
+#                         DIR/mmcv-<version>/torch<version>-cp<XY>-cuda<0|1>/ when one matches
+#                         the torch and Python here, else it is built from DIR/mmcv-<version>.tar.gz
 #   --dry-run             print the pip sources and the mmcv build environment, change nothing
 #
-# Steps: venv -> build tools -> torch -> mmcv 2.1.0 with compiled ops (built from source
+# Steps: venv -> build tools -> torch -> mmcv with compiled ops (built from source
 # against that torch, or a cached wheel built earlier for the same torch and Python) ->
 # mmengine / mmsegmentation -> mmdeploy (without its stale protobuf pin) -> this package
 # (editable) -> import check. Every step is timed; the first failing step stops the run
 # with its name and a non-zero exit, and the environment is only marked usable
-# ($VENV/.mmseg-tao-ready) once every step has passed.
+# ($VENV/.mmseg-tao-ready) once every step has passed. The versions of torch (for a venv
+# without one), mmcv, mmengine, mmsegmentation and mmdeploy are those of requirements/pins.txt
+# (listed at the end of --help).
 #
 # Environment:
 #   MMSEG_TAO_VENV        venv directory (default: .venv in the repository; --venv wins)
 #   PYTHON                interpreter that creates the venv (default: python3)
 #   TORCH_SPEC            torch + torchvision to install when the venv has none (timm needs
-#                         torchvision; default: "torch==2.14.1 torchvision==0.29.1")
+#                         torchvision; default: the pins, "torch==X torchvision==Y")
 #   TORCH_INDEX_URL       index to take torch from, e.g. https://download.pytorch.org/whl/cu126
 #   USE_SYSTEM_TORCH=1    reuse the torch of $PYTHON: the venv sees the packages $PYTHON sees
 #                         (--system-site-packages; when $PYTHON is itself a venv, whose packages
@@ -35,43 +37,39 @@
 #   MAX_JOBS              parallel compile jobs for mmcv (default: number of cores)
 set -Eeuo pipefail
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV=${MMSEG_TAO_VENV:-$REPO/.venv}
+SCRIPT=setup_env.sh
+USAGE="setup_env.sh [--venv DIR] [--wheelhouse DIR] [--dry-run]"
+# shellcheck source=tools/lib/env_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/env_common.sh"
+VENV=${MMSEG_TAO_VENV:-$DEFAULT_VENV}
 WHEELHOUSE=${MMSEG_TAO_WHEELHOUSE:-}
 DRY_RUN=0
-usage_error() {
-  echo "setup_env.sh: $* (usage: setup_env.sh [--venv DIR] [--wheelhouse DIR] [--dry-run])" >&2
-  exit 2
-}
 while [ $# -gt 0 ]; do
   case "$1" in
-    --venv|--wheelhouse) [ $# -ge 2 ] || usage_error "$1 needs a directory" ;;&
+    --venv|--wheelhouse) [ $# -ge 2 ] || die "$1 needs a directory" ;;&
     --venv) VENV=$2; shift 2 ;;
     --venv=*) VENV=${1#--venv=}; shift ;;
     --wheelhouse) WHEELHOUSE=$2; shift 2 ;;
     --wheelhouse=*) WHEELHOUSE=${1#--wheelhouse=}; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
-    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) usage_error "unknown argument '$1'" ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown argument '$1'" ;;
   esac
 done
 case "$VENV" in /*) ;; *) VENV=$PWD/$VENV ;; esac
 # Where pip takes packages from: the index (pip's configuration), or only the wheelhouse.
 PIP_SOURCE=()
 if [ -n "$WHEELHOUSE" ]; then
-  [ -d "$WHEELHOUSE" ] || usage_error "wheelhouse '$WHEELHOUSE' is not a directory"
+  [ -d "$WHEELHOUSE" ] || die "wheelhouse '$WHEELHOUSE' is not a directory"
   WHEELHOUSE=$(cd "$WHEELHOUSE" && pwd)
   PIP_SOURCE=(--no-index --find-links "$WHEELHOUSE")
 fi
 
-PYTHON=${PYTHON:-python3}
-TORCH_SPEC=${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
-MMCV_VERSION=2.1.0
-CACHE_DIR=${MMSEG_TAO_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mmseg-tao}
-READY=$VENV/.mmseg-tao-ready
+TORCH_SPEC=${TORCH_SPEC:-$DEFAULT_TORCH_SPEC}
+READY=$VENV/$READY_NAME
 # Pins the torch chosen in step "torch", so that no later install swaps it (mmcv's compiled
 # ops are built against that exact version).
-PINS=$VENV/.mmseg-tao-torch-pins.txt
+TORCH_PINS=$VENV/.mmseg-tao-torch-pins.txt
 MMCV_STAMP=$VENV/.mmseg-tao-mmcv-built-for
 PY=$VENV/bin/python
 PIP=("$PY" -m pip --disable-pip-version-check)
@@ -96,7 +94,7 @@ if [ "$DRY_RUN" = 1 ]; then
   echo "pip install sources: ${PIP_SOURCE[*]:-the index of the pip configuration}"
   if [ -n "$WHEELHOUSE" ]; then
     wh_torch=$(cd "$WHEELHOUSE" && find . -maxdepth 1 -name 'torch-*.whl' -printf '%f ')
-    wh_mmcv=$(cd "$WHEELHOUSE" && find . -path "./mmcv-$MMCV_VERSION/*/mmcv-*.whl" -printf '%h ' | sed "s|\./mmcv-$MMCV_VERSION/||g")
+    wh_mmcv=$(cd "$WHEELHOUSE" && find . -path "./$MMCV_SUBDIR/*/mmcv-*.whl" -printf '%h ' | sed "s|\./$MMCV_SUBDIR/||g")
     echo "wheelhouse: $(find "$WHEELHOUSE" -maxdepth 1 -name '*.whl' | wc -l) wheels; torch: ${wh_torch:-none}"
     echo "mmcv: prebuilt wheels for ${wh_mmcv:-none}; sdist: $(cd "$WHEELHOUSE" && ls "mmcv-$MMCV_VERSION.tar.gz" 2>/dev/null || echo none)"
   fi
@@ -107,43 +105,9 @@ if [ "$DRY_RUN" = 1 ]; then
   exit 0
 fi
 
-STEP="start"
-exec 3>&2  # the terminal's stderr, for messages written while a step's output is logged
 T_ALL=$(date +%s)
-SUMMARY=()
-on_error() {
-  local rc=$?
-  trap - ERR
-  {
-    echo
-    echo "setup_env.sh: FAILED at step '$STEP' (exit $rc)."
-    if [ -n "${STEP_LOG:-}" ] && [ -s "$STEP_LOG" ]; then
-      echo "--- last lines of $STEP_LOG (full log kept there) ---"
-      grep -v 'is ignored: it is neither' "$STEP_LOG" | tail -n 40
-    fi
-    echo "The environment at $VENV is NOT ready; fix the cause and re-run this command."
-  } >&3
-  exit "$rc"
-}
-trap on_error ERR
-
-# Run one step: its output goes to a log that is shown only when it fails.
-run_step() {
-  STEP=$1; shift
-  local t0 t1
-  t0=$(date +%s)
-  STEP_LOG=$(mktemp "${TMPDIR:-/tmp}/mmseg-tao-setup.XXXXXX")
-  printf '==> %-28s ' "$STEP"
-  "$@" >"$STEP_LOG" 2>&1
-  t1=$(date +%s)
-  local note=""
-  [ -s "$STEP_LOG.note" ] && note=$(cat "$STEP_LOG.note")
-  printf '%4ss  %s\n' "$((t1 - t0))" "$note"
-  SUMMARY+=("$(printf '%-28s %5ss  %s' "$STEP" "$((t1 - t0))" "$note")")
-  rm -f "$STEP_LOG" "$STEP_LOG.note"
-  STEP_LOG=""
-}
-note() { echo "$*" >"$STEP_LOG.note"; }
+FAIL_HINT="The environment at $VENV is NOT ready; fix the cause and re-run this command."
+steps_begin
 
 step_venv() {
   rm -f "$READY"
@@ -232,11 +196,11 @@ step_torch() {
     what="installed"
   fi
   torch_versions
-  # Without the local label (+cu130): pip matches "==2.14.1" to the installed build, and
-  # a machine-wide "torch<=2.14.1" constraint still applies.
+  # Without the local label (+cu130): pip matches "==X.Y.Z" to the installed build, and
+  # a machine-wide "torch<=X.Y.Z" constraint still applies.
   "$PY" -c 'import torch, torchvision
 for m in (torch, torchvision):
-    print(f"{m.__name__}=={m.__version__.split(chr(43))[0]}")' >"$PINS"
+    print(f"{m.__name__}=={m.__version__.split(chr(43))[0]}")' >"$TORCH_PINS"
   note "$what $(torch_versions)"
 }
 
@@ -251,7 +215,7 @@ EOF
 
 install_mmcv_wheel() {
   pip_install --force-reinstall --no-deps "$1" &&
-    pip_install -c "$PINS" "$1" &&
+    pip_install -c "$TORCH_PINS" "$1" &&
     "$PY" -c 'import torch; print(torch.__version__)' >"$MMCV_STAMP"
 }
 
@@ -265,7 +229,7 @@ step_mmcv() {
   # CUDA ops only where they can be used and built: a GPU and nvcc (a CUDA build of torch
   # on a machine without a GPU gets the CPU ops, as CI does).
   with_cuda=${MMCV_WITH_CUDA:-$("$PY" -c 'import shutil, torch; print(int(torch.cuda.is_available() and shutil.which("nvcc") is not None))')}
-  local key=mmcv-$MMCV_VERSION/$tag-cuda$with_cuda
+  local key=$MMCV_SUBDIR/$tag-cuda$with_cuda
   local wheel_dir=$CACHE_DIR/$key
   local cached where skipped=""
   # A wheel built earlier for this torch and Python: the local cache, then the wheelhouse (built
@@ -329,7 +293,7 @@ EOF
 }
 
 step_openmmlab() {
-  pip_install -c "$PINS" "mmengine==0.10.7" "mmsegmentation==1.2.2" \
+  pip_install -c "$TORCH_PINS" "mmengine==$MMENGINE_VERSION" "mmsegmentation==$MMSEG_VERSION" \
     -r "$REPO/requirements/runtime.txt"
   note "$("$PY" -c 'import mmengine, mmseg; print("mmengine", mmengine.__version__, "mmseg", mmseg.__version__)')"
 }
@@ -337,9 +301,9 @@ step_openmmlab() {
 step_mmdeploy() {
   # mmdeploy pins protobuf<=3.20.2, which current onnx cannot use: install it without its
   # dependencies, then its real requirements from requirements/deploy.txt.
-  pip_install --no-deps "$(grep -E '^mmdeploy' "$REPO/requirements/deploy.txt")"
+  pip_install --no-deps "mmdeploy==$MMDEPLOY_VERSION"
   # shellcheck disable=SC2046
-  pip_install -c "$PINS" $(grep -vE '^(#|mmdeploy|$)' "$REPO/requirements/deploy.txt")
+  pip_install -c "$TORCH_PINS" $(grep -vE '^(#|mmdeploy|$)' "$REPO/requirements/deploy.txt")
   note "$("$PY" -c 'import mmdeploy, onnx, onnxruntime as ort; print("mmdeploy", mmdeploy.__version__, "onnx", onnx.__version__, "onnxruntime", ort.__version__)')"
 }
 
@@ -347,7 +311,7 @@ step_package() {
   # Offline, setuptools comes from the venv (build tools step), not from an index.
   local iso=()
   [ -n "$WHEELHOUSE" ] && iso=(--no-build-isolation)
-  pip_install "${iso[@]}" -c "$PINS" -e "$REPO" -r "$REPO/requirements/tests.txt"
+  pip_install "${iso[@]}" -c "$TORCH_PINS" -e "$REPO" -r "$REPO/requirements/tests.txt"
   note "mmseg-tao $("$PY" -c 'import mmseg_tao; print(mmseg_tao.__version__)') (editable)"
 }
 

@@ -15,9 +15,11 @@
 #    main venv and everything else from the new one.
 # Temporary files are removed on success and kept (path printed) on failure.
 set -euo pipefail
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-MAIN_VENV=${MMSEG_TAO_VENV:-$REPO/.venv}
-[ -f "$MAIN_VENV/.mmseg-tao-ready" ] ||
+SCRIPT=test_offline_install.sh
+# shellcheck source=tools/lib/env_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/env_common.sh"
+MAIN_VENV=${MMSEG_TAO_VENV:-$DEFAULT_VENV}
+[ -f "$MAIN_VENV/$READY_NAME" ] ||
   { echo "test_offline_install.sh: run tools/setup_env.sh first (no ready venv at $MAIN_VENV)" >&2; exit 2; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mmseg-tao-offline.XXXXXX")
 cleanup() {
@@ -85,7 +87,7 @@ PYV=$("$MAIN_VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:
 PYTHON="$MAIN_VENV/bin/python" bash "$REPO/tools/fill_wheelhouse.sh" "$TMP/wheels" --python-version "$PYV" |
   grep -vE '^ +[0-9.]+ MB  '
 # mmcv: a wheel from the main set-up's cache, or (cache emptied since) a build from the sdist.
-if ! ls "$TMP"/wheels/mmcv-2.1.0/*/mmcv-*.whl >/dev/null 2>&1; then
+if ! ls "$TMP/wheels/$MMCV_SUBDIR"/*/mmcv-*.whl >/dev/null 2>&1; then
   echo "test_offline_install.sh: no cached mmcv wheel to copy; the offline install builds mmcv (8-10 min on 2 cores)"
 fi
 lap "fill_wheelhouse.sh"

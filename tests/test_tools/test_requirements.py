@@ -1,6 +1,6 @@
 """The version ranges in requirements/*.txt: the installed packages are inside them, the
 packages whose internals we use have an upper bound, and the versions that the set-up scripts
-install by name fall inside the ranges of requirements/mminstall.txt."""
+install (requirements/pins.txt, written nowhere else) fall inside the declared ranges."""
 import importlib.metadata as md
 import os.path as osp
 import re
@@ -70,25 +70,42 @@ def test_packages_whose_internals_we_use_have_an_upper_bound():
             f'{reqs[name]}: no upper bound, though mmseg_tao depends on its internals')
 
 
-def _script_versions(script: str) -> Dict[str, str]:
-    """The mmcv / mmengine / mmsegmentation versions a set-up script installs by name."""
-    with open(osp.join(ROOT, 'tools', script), encoding='utf-8') as f:
-        text = f.read()
-    found = {name: m.group(1) for name in ('mmengine', 'mmsegmentation')
-             for m in [re.search(rf'"{name}==([0-9][^" ]*)"', text)] if m}
-    m = re.search(r'^MMCV_VERSION=([0-9][^\s]*)$', text, re.M)
-    if m:
-        found['mmcv'] = m.group(1)
-    return found
+def pinned_versions() -> Dict[str, str]:
+    """requirements/pins.txt: name -> the exact version the set-up scripts install."""
+    pins = {}
+    for req in read_requirements(osp.join(REQ_DIR, 'pins.txt')):
+        (spec, ) = req.specifier
+        assert spec.operator == '==', f'{req}: pins.txt holds exact versions only'
+        pins[canonicalize_name(req.name)] = spec.version
+    return pins
 
 
-@pytest.mark.parametrize('script', ['setup_env.sh', 'fill_wheelhouse.sh'])
-def test_setup_scripts_install_versions_inside_mminstall_ranges(script):
-    versions = _script_versions(script)
-    assert set(versions) == {'mmcv', 'mmengine', 'mmsegmentation'}, versions
+def test_setup_scripts_install_versions_inside_mminstall_ranges():
+    """The pins of the OpenMMLab packages lie inside the ranges the package declares."""
+    pins = pinned_versions()
+    assert {'torch', 'torchvision', 'mmcv', 'mmengine', 'mmsegmentation', 'mmdeploy'} <= \
+        set(pins), pins
     ranges = by_name((('mminstall.txt', r) for r in
                       read_requirements(osp.join(REQ_DIR, 'mminstall.txt'))))
-    for name, version in versions.items():
-        assert ranges[name].specifier.contains(version, prereleases=True), (
-            f'tools/{script} installs {name}=={version}, outside requirements/mminstall.txt '
-            f'({ranges[name]})')
+    ranges.update(by_name((('deploy.txt', r) for r in
+                           read_requirements(osp.join(REQ_DIR, 'deploy.txt')))))
+    for name in ('mmcv', 'mmengine', 'mmsegmentation', 'mmdeploy'):
+        assert ranges[name].specifier.contains(pins[name], prereleases=True), (
+            f'requirements/pins.txt installs {name}=={pins[name]}, outside the range '
+            f'{ranges[name]} of requirements/')
+
+
+@pytest.mark.parametrize('script', ['setup_env.sh', 'fill_wheelhouse.sh',
+                                    'test_offline_install.sh', 'lib/env_common.sh'])
+def test_pinned_versions_are_written_once(script):
+    """The set-up scripts take every pinned version from requirements/pins.txt (through
+    tools/lib/env_common.sh): none is written in a script, nor the cache path."""
+    with open(osp.join(ROOT, 'tools', script), encoding='utf-8') as f:
+        code = ''.join(line for line in f if not line.lstrip().startswith('#'))
+    for name, version in pinned_versions().items():
+        assert not re.search(rf'{re.escape(name)}[=-]+{re.escape(version)}\b', code), \
+            (script, name, version)
+        assert not re.search(rf'(?<![\w.]){re.escape(version)}(?![\w.])', code), \
+            (script, version)
+    cache_path = re.search(r'\.cache\}?/mmseg-tao', code)  # the default of MMSEG_TAO_CACHE_DIR
+    assert bool(cache_path) == (script == 'lib/env_common.sh'), script

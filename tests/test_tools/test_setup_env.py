@@ -2,6 +2,7 @@
 sources and the mmcv build environment, through their --dry-run output (nothing installed)."""
 import os
 import os.path as osp
+import shutil
 import subprocess
 from typing import Dict, List, Optional
 
@@ -181,3 +182,73 @@ def test_fill_expands_manylinux_to_older_glibc_levels(tmp_path):
         assert tag in tags, tag
     assert 'manylinux_2_18_aarch64' not in tags
     assert not any('x86_64' in t for t in tags)
+
+
+# tools/lib/env_common.sh and requirements/pins.txt, shared by both scripts
+
+def pins() -> Dict[str, str]:
+    with open(osp.join(REPO, 'requirements', 'pins.txt'), encoding='utf-8') as f:
+        return dict(ln.strip().split('==') for ln in f if ln.strip() and ln[0] != '#')
+
+
+@pytest.mark.parametrize('script', [SETUP_ENV, FILL])
+def test_help_ends_with_the_pins(script):
+    proc = run(script, '--help')
+    assert proc.returncode == 0, proc.stderr
+    listed = line(proc.stdout, 'Pinned versions (requirements/pins.txt): ')
+    assert listed.split(': ', 1)[1].split() == [f'{k}=={v}' for k, v in pins().items()]
+
+
+def test_pins_come_from_one_file(tmp_path):
+    """A copy of the scripts with other pins installs the other versions, whichever script."""
+    shutil.copytree(osp.join(REPO, 'tools'), tmp_path / 'tools')
+    shutil.copytree(osp.join(REPO, 'requirements'), tmp_path / 'requirements')
+    text = (tmp_path / 'requirements' / 'pins.txt').read_text()
+    for name, version in pins().items():
+        text = text.replace(f'{name}=={version}\n', f'{name}==9.{len(name)}.0\n')
+    (tmp_path / 'requirements' / 'pins.txt').write_text(text)
+    proc = run(str(tmp_path / 'tools' / 'fill_wheelhouse.sh'), str(tmp_path / 'w'),
+               '--dry-run')
+    assert proc.returncode == 0, proc.stderr
+    together = line(proc.stdout, 'resolved together: ')
+    assert 'mmengine==9.8.0' in together and 'mmsegmentation==9.14.0' in together
+    assert "mmcv 9.4.0's runtime" in together
+    assert line(proc.stdout, 'without dependencies: ') == 'without dependencies: mmdeploy==9.8.0'
+    assert line(proc.stdout, 'torch: ').startswith(
+        'torch: not downloaded (placeholders torch==9.5.0 torchvision==9.11.0')
+    assert '/mmcv-9.4.0/' in line(proc.stdout, 'mmcv wheels from: ')
+    wheels = tmp_path / 'wheels'
+    (wheels / 'mmcv-9.4.0' / 'torch9.5.0-cp311-cuda0').mkdir(parents=True)
+    (wheels / 'mmcv-9.4.0' / 'torch9.5.0-cp311-cuda0' / 'mmcv-9.4.0-cp311-x.whl').write_bytes(b'')
+    proc = run(str(tmp_path / 'tools' / 'setup_env.sh'), '--dry-run', '--wheelhouse', str(wheels))
+    assert proc.returncode == 0, proc.stderr
+    assert 'prebuilt wheels for torch9.5.0-cp311-cuda0' in line(proc.stdout, 'mmcv: ')
+
+
+STEPS = '''set -Eeuo pipefail
+SCRIPT=demo.sh
+source "{lib}"
+FAIL_HINT="nothing was changed"
+steps_begin
+ok() {{ echo "hidden output"; note "did it"; }}
+bad() {{ echo "why it failed"; return 3; }}
+run_step "first step" ok
+run_step "second step" bad
+echo "not reached"
+'''
+
+
+def test_step_runner_shows_a_failing_steps_log_and_stops(tmp_path):
+    script = tmp_path / 'demo.sh'
+    script.write_text(STEPS.format(lib=osp.join(REPO, 'tools', 'lib', 'env_common.sh')))
+    proc = subprocess.run(['bash', str(script)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, 'TMPDIR': str(tmp_path)})
+    assert proc.returncode == 3
+    first = line(proc.stdout, '==> first step')
+    assert first.split()[-2:] == ['did', 'it'] and first.split()[-3].endswith('s')
+    assert 'hidden output' not in proc.stdout + proc.stderr
+    assert 'not reached' not in proc.stdout
+    assert "demo.sh: FAILED at step 'second step' (exit 3)." in proc.stderr
+    assert 'why it failed' in proc.stderr and proc.stderr.rstrip().endswith('nothing was changed')
+    kept = [p.name for p in tmp_path.iterdir() if p.name.startswith('mmseg-tao-step.')]
+    assert len(kept) == 1  # the failing step's log is kept (its path is printed)
