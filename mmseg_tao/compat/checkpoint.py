@@ -4,9 +4,9 @@ mmengine 0.10.7 calls ``torch.load(filename, map_location)``; since torch 2.6 th
 ``weights_only=True``, and the checkpoints mmengine itself writes (message hub with
 ``HistoryBuffer``, numpy scalars and arrays in the runtime info) no longer load. Instead of
 disabling the safety, the local-file loader of :class:`mmengine.runner.CheckpointLoader` is
-replaced by one that keeps ``weights_only=True`` and allows a small list of globals that
-are plain data. Anything else is refused with an error that names the file, the global
-and how to trust that one file.
+replaced (patch ``mmengine-weights-only-load``) by one that keeps ``weights_only=True`` and
+allows a small list of globals that are plain data. Anything else is refused with an error
+that names the file, the global and how to trust that one file.
 """
 import os
 import os.path as osp
@@ -15,6 +15,8 @@ from typing import Callable, Iterable, List, Optional, Set, Tuple, Union
 
 import numpy as np
 import torch
+
+from .registry import Patch, register
 
 TRUST_ENV = 'MMSEG_TAO_TRUSTED_CHECKPOINTS'
 
@@ -126,9 +128,21 @@ def load_checkpoint_file(filename: str,
             f'mmseg_tao.compat.trust_checkpoint({filename!r}).') from None
 
 
-def install() -> None:
-    """Route mmengine's local-file checkpoint loading through
-    :func:`load_checkpoint_file`."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-    CheckpointLoader.register_scheme(
-        prefixes='', loader=load_checkpoint_file, force=True)
+def _weights_only_local_loader(original: Callable) -> Callable:
+    """mmengine's loader for local paths (scheme ``''``), replaced by one that keeps
+    ``weights_only=True`` with the allowlist."""
+
+    def load_from_local(filename: str, map_location: Optional[object] = None) -> object:
+        return load_checkpoint_file(filename, map_location)
+
+    return load_from_local
+
+
+register(Patch(
+    name='mmengine-weights-only-load',
+    target="mmengine.runner.checkpoint.CheckpointLoader._schemes['']",
+    reason='torch >= 2.6 loads with weights_only=True, which refuses the checkpoints '
+           'mmengine itself writes (HistoryBuffer, numpy scalars); loading them with an '
+           'allowlist of data-only globals instead of turning weights_only off',
+    versions='mmengine >=0.10,<0.11 on torch >= 2.6',
+    wrap=_weights_only_local_loader))

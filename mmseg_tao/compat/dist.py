@@ -8,19 +8,23 @@ models on the CPU.
 """
 import functools
 import logging
+from typing import Callable
 
 import torch
 from mmengine.logging import print_log
 
+from .registry import Patch, register
 
-def install() -> None:
-    import mmengine.dist.utils as dist_utils
+_VERSIONS = 'mmengine >=0.10,<0.11'
+
+
+def _on_cpu(module: torch.nn.Module) -> bool:
+    param = next(module.parameters(), None)
+    return param is not None and param.device.type == 'cpu'
+
+
+def _gloo_without_gpu(init_pytorch: Callable) -> Callable:
     from mmengine.device import get_device
-    from mmengine.model.wrappers import MMDistributedDataParallel
-
-    init_pytorch = dist_utils._init_dist_pytorch
-    if getattr(init_pytorch, '_mmseg_tao_cpu', False):
-        return
 
     @functools.wraps(init_pytorch)
     def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
@@ -29,32 +33,49 @@ def install() -> None:
         torch.distributed.init_process_group(
             backend='gloo' if backend == 'nccl' else backend, **kwargs)
 
-    _init_dist_pytorch._mmseg_tao_cpu = True
-    dist_utils._init_dist_pytorch = _init_dist_pytorch
+    return _init_dist_pytorch
 
-    ddp_init = MMDistributedDataParallel.__init__
+
+def _no_device_ids_on_cpu(ddp_init: Callable) -> Callable:
 
     @functools.wraps(ddp_init)
     def __init__(self, module, *args, **kwargs):
-        param = next(module.parameters(), None)
-        if param is not None and param.device.type == 'cpu':
+        if _on_cpu(module):
             kwargs['device_ids'] = None
             kwargs.pop('output_device', None)
         ddp_init(self, module, *args, **kwargs)
 
-    MMDistributedDataParallel.__init__ = __init__
+    return __init__
 
-    import mmengine.runner.runner as runner_module
-    convert = runner_module.convert_sync_batchnorm
+
+def _keep_bn_on_cpu(convert: Callable) -> Callable:
 
     @functools.wraps(convert)
     def convert_sync_batchnorm(module, implementation='torch'):
-        param = next(module.parameters(), None)
-        if param is not None and param.device.type == 'cpu':
+        if _on_cpu(module):
             print_log('sync_bn is set but the model is on the CPU, where SyncBN cannot run: '
                       'keeping BatchNorm (statistics per process)', logger='current',
                       level=logging.WARNING)
             return module
         return convert(module, implementation)
 
-    runner_module.convert_sync_batchnorm = convert_sync_batchnorm
+    return convert_sync_batchnorm
+
+
+register(Patch(
+    name='mmengine-dist-gloo-on-cpu',
+    target='mmengine.dist.utils._init_dist_pytorch',
+    reason='without a GPU, torch.cuda.set_device fails and NCCL is unavailable: initialise '
+           'the process group with gloo instead',
+    versions=_VERSIONS, wrap=_gloo_without_gpu))
+register(Patch(
+    name='mmengine-ddp-cpu-device-ids',
+    target='mmengine.model.wrappers.MMDistributedDataParallel.__init__',
+    reason='DDP rejects device_ids for a module on the CPU: pass none there',
+    versions=_VERSIONS, wrap=_no_device_ids_on_cpu))
+register(Patch(
+    name='mmengine-sync-bn-on-cpu',
+    target='mmengine.runner.runner.convert_sync_batchnorm',
+    reason="SyncBN raises on CPU tensors: a config's sync_bn keeps BatchNorm (with a "
+           'warning) for a model on the CPU',
+    versions=_VERSIONS, wrap=_keep_bn_on_cpu))

@@ -2,9 +2,10 @@
 whose classes come from the config.
 
 The tools import ``mmseg_tao`` only through a config's ``custom_imports``, i.e. inside
-``Config.fromfile``, after they imported what they call; so every fix below changes the
-object the tool already holds (a function's code, a class attribute), not a module name.
-A stock mmseg config gets them by adding ``custom_imports = dict(imports=['mmseg_tao'])``.
+``Config.fromfile``, after they imported what they call; so each fix replaces the binding
+the tool looks up when it calls: a class attribute, or the name the tool's own module
+bound (``__main__.get_model_complexity_info``) besides mmengine's. A stock mmseg config
+gets them by adding ``custom_imports = dict(imports=['mmseg_tao'])``.
 
 * ``analysis_tools/get_flops.py`` calls ``get_model_complexity_info(model, input_shape,
   inputs=...)``, which mmengine >= 0.7.3 refuses ("input_shape" and "inputs" cannot be both
@@ -27,63 +28,37 @@ A stock mmseg config gets them by adding ``custom_imports = dict(imports=['mmseg
   tool, its test dataloader is checked and a warning says how to repeat the test set.
 """
 import functools
-import inspect
 import logging
 import math
 import os.path as osp
 import sys
-import types
+from typing import Callable
 
 import numpy as np
 from mmengine.logging import print_log
 
+from .registry import Patch, register
+
 #: What ``analysis_tools/benchmark.py`` needs: it reports at image 200 (5 of them warm-up).
 BENCHMARK_ITERS = 200
-
-_COMPLEXITY_PARAMS = ['model', 'input_shape', 'inputs', 'show_table', 'show_arch']
-# The unpatched get_model_complexity_info; the fixed code looks it up under this name in
-# mmengine.analysis.print_helper's globals (the code runs with that module's globals).
-_ORIGINAL_NAME = '_mmseg_tao_original_get_model_complexity_info'
-_mmseg_tao_original_get_model_complexity_info = None
+_MMENGINE = 'mmengine >=0.10,<0.11 (the refusal since 0.7.3)'
+_MMSEG = 'mmsegmentation >=1.2.2,<1.3'
 
 
-def _get_model_complexity_info(model, input_shape=None, inputs=None, show_table=True,
-                               show_arch=True):
-    """Code put into ``get_model_complexity_info``: given ``inputs``, ignore ``input_shape``
-    (mmseg's get_flops.py passes both)."""
-    if input_shape is not None and inputs is not None:
-        input_shape = None
-    return _mmseg_tao_original_get_model_complexity_info(
-        model, input_shape, inputs, show_table, show_arch)
+def _inputs_over_input_shape(get_complexity: Callable) -> Callable:
+    """Given ``inputs``, ignore ``input_shape`` (mmseg's get_flops.py passes both)."""
+
+    @functools.wraps(get_complexity)
+    def get_model_complexity_info(model, input_shape=None, inputs=None, *args, **kwargs):
+        if input_shape is not None and inputs is not None:
+            input_shape = None
+        return get_complexity(model, input_shape, inputs, *args, **kwargs)
+
+    return get_model_complexity_info
 
 
-def install_complexity_info() -> bool:
-    """Fix ``mmengine.analysis.get_model_complexity_info`` in place (its code object), so
-    that names bound to it before ``mmseg_tao`` was imported see the fix. Returns whether
-    the function has the fix (False: an mmengine whose function looks different)."""
-    from mmengine.analysis import print_helper
-    func = print_helper.get_model_complexity_info
-    if _ORIGINAL_NAME in func.__globals__:
-        return True
-    if (list(inspect.signature(func).parameters) != _COMPLEXITY_PARAMS
-            or func.__code__.co_freevars):
-        return False
-    original = types.FunctionType(func.__code__, func.__globals__, func.__name__,
-                                  func.__defaults__, func.__closure__)
-    original.__kwdefaults__ = func.__kwdefaults__
-    global _mmseg_tao_original_get_model_complexity_info
-    _mmseg_tao_original_get_model_complexity_info = original
-    func.__globals__[_ORIGINAL_NAME] = original
-    func.__code__ = _get_model_complexity_info.__code__
-    return True
-
-
-def install_contiguous_sem_seg() -> None:
+def _contiguous_image(draw: Callable) -> Callable:
     """Draw segmentation on a C-contiguous copy of a non-contiguous image."""
-    from mmseg.visualization import SegLocalVisualizer
-    draw = SegLocalVisualizer._draw_sem_seg
-    if getattr(draw, '_mmseg_tao_contiguous', False):
-        return
 
     @functools.wraps(draw)
     def _draw_sem_seg(self, image, *args, **kwargs):
@@ -91,17 +66,12 @@ def install_contiguous_sem_seg() -> None:
             image = np.ascontiguousarray(image)
         return draw(self, image, *args, **kwargs)
 
-    _draw_sem_seg._mmseg_tao_contiguous = True
-    SegLocalVisualizer._draw_sem_seg = _draw_sem_seg
+    return _draw_sem_seg
 
 
-def install_instance_metainfo() -> None:
+def _instance_metainfo(init: Callable) -> Callable:
     """Give a dataset whose class has no ``METAINFO['classes']`` its metainfo as
     ``METAINFO`` (read by confusion_matrix.py and misc/browse_dataset.py)."""
-    from mmseg.datasets import BaseSegDataset
-    init = BaseSegDataset.__init__
-    if getattr(init, '_mmseg_tao_metainfo', False):
-        return
 
     @functools.wraps(init)
     def __init__(self, *args, **kwargs):
@@ -109,8 +79,7 @@ def install_instance_metainfo() -> None:
         if 'classes' not in type(self).METAINFO and 'classes' in self._metainfo:
             self.METAINFO = self.metainfo  # a copy; the class attribute stays as it is
 
-    __init__._mmseg_tao_metainfo = True
-    BaseSegDataset.__init__ = __init__
+    return __init__
 
 
 def _running_mmseg_benchmark() -> bool:
@@ -137,14 +106,8 @@ def benchmark_warning(num_images: int):
             f"{times}, dataset=test_dataloader['dataset'])")
 
 
-def install_benchmark_check() -> bool:
-    """Running as mmseg's benchmark.py: warn when the test set is too small to be timed."""
-    if not _running_mmseg_benchmark():
-        return False
-    from mmengine.runner import Runner
-    build = Runner.__dict__['build_dataloader'].__func__
-    if getattr(build, '_mmseg_tao_benchmark', False):
-        return True
+def _warn_small_test_set(build: Callable) -> Callable:
+    """Warn when the dataloader built has fewer batches than benchmark.py times."""
 
     @functools.wraps(build)
     def build_dataloader(*args, **kwargs):
@@ -157,13 +120,35 @@ def install_benchmark_check() -> bool:
             print_log(message, logger='current', level=logging.WARNING)
         return loader
 
-    build_dataloader._mmseg_tao_benchmark = True
-    Runner.build_dataloader = staticmethod(build_dataloader)
-    return True
+    return build_dataloader
 
 
-def install() -> None:
-    install_complexity_info()
-    install_contiguous_sem_seg()
-    install_instance_metainfo()
-    install_benchmark_check()
+register(Patch(
+    name='mmengine-complexity-inputs',
+    target='mmengine.analysis.print_helper.get_model_complexity_info',
+    aliases=('mmengine.analysis.get_model_complexity_info',
+             '__main__.get_model_complexity_info'),
+    reason='mmseg\'s get_flops.py passes input_shape and inputs, which mmengine refuses '
+           '("cannot be both set", open-mmlab/mmsegmentation#3241): given inputs, '
+           'input_shape is dropped, as the upstream fix does',
+    versions=f'{_MMSEG} with {_MMENGINE}', wrap=_inputs_over_input_shape))
+register(Patch(
+    name='mmseg-draw-contiguous',
+    target='mmseg.visualization.SegLocalVisualizer._draw_sem_seg',
+    reason="browse_dataset.py draws on a non-contiguous image, on which OpenCV refuses to "
+           'draw ("Layout of the output array img is incompatible with cv::Mat"): drawn on '
+           'a contiguous copy',
+    versions=f'{_MMSEG} with OpenCV 5', wrap=_contiguous_image))
+register(Patch(
+    name='mmseg-instance-metainfo',
+    target='mmseg.datasets.BaseSegDataset.__init__',
+    reason='confusion_matrix.py and misc/browse_dataset.py read dataset.METAINFO, empty '
+           'when the classes come from the config: such an instance gets its metainfo '
+           'as METAINFO',
+    versions=_MMSEG, wrap=_instance_metainfo))
+register(Patch(
+    name='mmseg-benchmark-size-check',
+    target='mmengine.runner.Runner.build_dataloader',
+    reason='benchmark.py reports only at test image 200 and prints "Average fps: nan" on '
+           'fewer: running as that tool, a warning says how to repeat the test set',
+    versions=_MMSEG, wrap=_warn_small_test_set, needed=_running_mmseg_benchmark))

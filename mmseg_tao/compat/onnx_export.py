@@ -5,10 +5,14 @@ rewriters (symbolic and function rewrites of the TorchScript tracer) do not supp
 A function rewriter, active only inside mmdeploy's export context, passes
 ``dynamo=False`` unless the caller chose otherwise.
 """
+import functools
 import importlib.util
 import inspect
+from typing import Callable
 
 import torch
+
+from .registry import Patch, register
 
 
 def _default_is_dynamo() -> bool:
@@ -16,20 +20,25 @@ def _default_is_dynamo() -> bool:
     return param is not None and param.default is True
 
 
-def install() -> bool:
-    """Register the rewriter if mmdeploy is installed and torch needs it.
+def _needed() -> bool:
+    """mmdeploy is installed and torch exports with dynamo unless told otherwise."""
+    return importlib.util.find_spec('mmdeploy') is not None and _default_is_dynamo()
 
-    Returns:
-        bool: Whether the rewriter was registered.
-    """
-    if importlib.util.find_spec('mmdeploy') is None or not _default_is_dynamo():
-        return False
-    from mmdeploy.core import FUNCTION_REWRITER
 
-    @FUNCTION_REWRITER.register_rewriter(func_name='torch.onnx.export')
+def _torchscript_by_default(export: Callable) -> Callable:
+
+    @functools.wraps(export)
     def torch_onnx_export__torchscript(*args, **kwargs):
-        ctx = FUNCTION_REWRITER.get_context()
         kwargs.setdefault('dynamo', False)
-        return ctx.origin_func(*args, **kwargs)
+        return export(*args, **kwargs)
 
-    return True
+    return torch_onnx_export__torchscript
+
+
+register(Patch(
+    name='mmdeploy-onnx-torchscript',
+    target='torch.onnx.export',
+    reason="torch >= 2.9 exports with dynamo by default, which mmdeploy's rewriters do not "
+           'support: inside mmdeploy exports only, dynamo=False unless the caller chose',
+    versions='mmdeploy 1.3.1 on torch >= 2.9',
+    wrap=_torchscript_by_default, needed=_needed, via='mmdeploy-rewriter'))

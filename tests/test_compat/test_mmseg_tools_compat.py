@@ -11,7 +11,8 @@ import mmseg
 import numpy as np
 import pytest
 import torch
-from mmengine.analysis import get_model_complexity_info, print_helper
+from mmengine import analysis
+from mmengine.analysis import print_helper
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from mmengine.structures import PixelData
@@ -20,7 +21,9 @@ from mmseg.registry import MODELS
 from mmseg.visualization import SegLocalVisualizer
 
 import mmseg_tao  # noqa: F401  (applies the compat fixes)
+from mmseg_tao import compat
 from mmseg_tao.compat import mmseg_tools
+from mmseg_tao.compat.registry import apply_patch
 from mmseg_tao.datasets import TAOSegDataset
 
 STOCK = osp.join(osp.dirname(mmseg.__file__), '.mim')
@@ -34,35 +37,54 @@ def _conv():
     return torch.nn.Conv2d(3, 4, 3, padding=1, bias=False)
 
 
+COMPLEXITY = 'mmengine-complexity-inputs'
+
+
 def test_complexity_info_stock_refuses_input_shape_with_inputs():
-    original = print_helper.__dict__[mmseg_tools._ORIGINAL_NAME]
+    original = compat.original(COMPLEXITY)
     with pytest.raises(ValueError, match='cannot be both set'):
         original(_conv(), (3, 8, 8), inputs=torch.rand(1, 3, 16, 16))
 
 
 def test_complexity_info_given_both_uses_inputs():
     model, inputs = _conv(), torch.rand(1, 3, 16, 16)
-    both = get_model_complexity_info(model, (3, 8, 8), inputs=inputs, show_table=False,
-                                     show_arch=False)
+    both = analysis.get_model_complexity_info(model, (3, 8, 8), inputs=inputs,
+                                              show_table=False, show_arch=False)
     assert both['flops'] == 16 * 16 * 4 * 3 * 3 * 3  # the 16x16 inputs, not the 8x8 shape
     assert both['params'] == 4 * 3 * 3 * 3
 
 
-def test_complexity_info_fixed_in_place_and_otherwise_unchanged():
-    # The function object itself is fixed: a name bound before mmseg_tao was imported (as
-    # get_flops.py's) is the same object. Installing again changes nothing.
-    assert get_model_complexity_info is print_helper.get_model_complexity_info
-    assert get_model_complexity_info.__code__ is mmseg_tools._get_model_complexity_info.__code__
-    original = print_helper.__dict__[mmseg_tools._ORIGINAL_NAME]
-    assert mmseg_tools.install_complexity_info()
-    assert print_helper.__dict__[mmseg_tools._ORIGINAL_NAME] is original
-    assert original.__code__ is not get_model_complexity_info.__code__
+def test_complexity_info_fixed_at_its_bindings_and_otherwise_unchanged():
+    # mmengine.analysis re-exports print_helper's function: both names are the fix, a
+    # wrapper that keeps the stock function. Applying again changes nothing.
+    fixed = print_helper.get_model_complexity_info
+    assert analysis.get_model_complexity_info is fixed
+    original = compat.original(COMPLEXITY)
+    assert fixed.__wrapped__ is original and fixed is not original
+    assert apply_patch(COMPLEXITY)
+    assert print_helper.get_model_complexity_info is fixed
+    assert compat.original(COMPLEXITY) is original
     model = _conv()
-    fixed = get_model_complexity_info(model, (3, 8, 8), show_table=False, show_arch=False)
+    patched = fixed(model, (3, 8, 8), show_table=False, show_arch=False)
     stock = original(model, (3, 8, 8), show_table=False, show_arch=False)
-    assert fixed['flops'] == stock['flops'] == 8 * 8 * 4 * 27
+    assert patched['flops'] == stock['flops'] == 8 * 8 * 4 * 27
     with pytest.raises(ValueError, match='One of "input_shape" and "inputs"'):
-        get_model_complexity_info(model)
+        fixed(model)
+
+
+def test_complexity_info_fixed_in_the_script_that_imported_it_first(monkeypatch):
+    """get_flops.py binds the function before its config imports mmseg_tao: the name in
+    the running script (``__main__``) is replaced too, where it still holds the original."""
+    main = types.ModuleType('__main__')
+    main.get_model_complexity_info = compat.original(COMPLEXITY)
+    monkeypatch.setitem(sys.modules, '__main__', main)
+    compat.apply()
+    assert main.get_model_complexity_info is print_helper.get_model_complexity_info
+    other = types.ModuleType('__main__')
+    other.get_model_complexity_info = len  # a name of its own: left alone
+    monkeypatch.setitem(sys.modules, '__main__', other)
+    compat.apply()
+    assert other.get_model_complexity_info is len
 
 
 def test_stock_get_flops_inference_on_stock_config():
@@ -98,7 +120,7 @@ def _visualizer():
 def test_draw_sem_seg_stock_fails_on_non_contiguous_image():
     image = _browse_image()
     assert not image.flags.c_contiguous
-    stock = SegLocalVisualizer._draw_sem_seg.__wrapped__
+    stock = compat.original('mmseg-draw-contiguous')
     with pytest.raises(cv2.error, match='Layout of the output array'):
         stock(_visualizer(), image, _sem_seg(), ['bg', 'fg'], [[0, 0, 0], [255, 0, 0]])
 
@@ -107,7 +129,7 @@ def test_draw_sem_seg_draws_non_contiguous_image_as_its_copy():
     image = _browse_image()
     args = (_sem_seg(), ['bg', 'fg'], [[0, 0, 0], [255, 0, 0]])
     drawn = _visualizer()._draw_sem_seg(image, *args)
-    stock = SegLocalVisualizer._draw_sem_seg.__wrapped__
+    stock = compat.original('mmseg-draw-contiguous')
     expected = stock(_visualizer(), np.ascontiguousarray(image), *args)
     np.testing.assert_array_equal(drawn, expected)
     assert drawn[9, 9, 0] >= 0.8 * 255  # the label's colour, red, at 80 %
@@ -135,6 +157,14 @@ def test_metainfo_of_config_classes_on_the_instance(tmp_path):
     plain = BaseSegDataset(metainfo=dict(classes=('a', 'b')), lazy_init=True)
     assert plain.METAINFO['classes'] == ('a', 'b')
     assert BaseSegDataset.METAINFO == {}
+
+
+def test_metainfo_stock_leaves_the_empty_class_attribute():
+    stock_init = compat.original('mmseg-instance-metainfo')
+    ds = BaseSegDataset.__new__(BaseSegDataset)
+    stock_init(ds, metainfo=dict(classes=('a', 'b')), lazy_init=True)
+    assert ds.metainfo['classes'] == ('a', 'b')
+    assert 'classes' not in ds.METAINFO  # what the stock tools fail on
 
 
 def test_metainfo_untouched_where_the_class_has_classes():
@@ -175,7 +205,7 @@ def logged(monkeypatch):
 
 def test_benchmark_check_only_in_mmseg_benchmark(logged):
     stock_build = Runner.__dict__['build_dataloader']
-    assert not mmseg_tools.install_benchmark_check()  # this is pytest, not benchmark.py
+    assert not apply_patch('mmseg-benchmark-size-check')  # this is pytest, not benchmark.py
     assert Runner.__dict__['build_dataloader'] is stock_build
     Runner.build_dataloader(_loader_cfg(4))
     assert logged == []
@@ -186,7 +216,7 @@ def test_benchmark_check_warns_on_small_test_set(logged, monkeypatch):
     main.__file__ = osp.join(STOCK, 'tools', 'analysis_tools', 'benchmark.py')
     main.MODELS = MODELS
     monkeypatch.setitem(sys.modules, '__main__', main)
-    assert mmseg_tools.install_benchmark_check()
+    assert apply_patch('mmseg-benchmark-size-check')
     loader = Runner.build_dataloader(_loader_cfg(4))
     assert len(loader) == 4
     assert logged == [mmseg_tools.benchmark_warning(4)]

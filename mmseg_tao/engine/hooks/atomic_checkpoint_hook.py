@@ -3,7 +3,6 @@ import os
 import os.path as osp
 import re
 import shutil
-import tempfile
 from collections import deque
 from typing import Optional
 
@@ -11,28 +10,12 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
+from ...utils import fileio
+from ...utils.fileio import atomic_write
 from ..resume import is_complete_checkpoint
 
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', dir=osp.dirname(path))
-    with os.fdopen(fd, 'w') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+#: Old name of :func:`mmseg_tao.utils.atomic_write`, still imported from here.
+atomic_write_text = atomic_write
 
 
 @HOOKS.register_module()
@@ -93,12 +76,9 @@ class AtomicCheckpointHook(CheckpointHook):
             by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
         if not is_main_process():
             return
-        partial = osp.join(self.out_dir, partial_name)
-        with open(partial, 'rb+') as f:
-            os.fsync(f.fileno())
-        os.replace(partial, final)
-        _fsync_dir(self.out_dir)
-        atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'), final)
+        # Flushed and renamed into place; then last_checkpoint names it.
+        fileio.replace(osp.join(self.out_dir, partial_name), final)
+        atomic_write(osp.join(runner.work_dir, 'last_checkpoint'), final)
         if self.latest_name:
             self._point_latest(final)
         self._prune(runner)
@@ -112,8 +92,7 @@ class AtomicCheckpointHook(CheckpointHook):
             os.link(final, partial)
         except OSError:  # no hard links on this file system
             shutil.copyfile(final, partial)
-        os.replace(partial, latest)
-        _fsync_dir(self.out_dir)
+        fileio.replace(partial, latest)
 
     def _prune(self, runner) -> None:
         """Delete leftover ``.partial`` files and the checkpoints ``max_keep_ckpts`` drops."""
