@@ -8,7 +8,7 @@ is all a config needs.
 from . import compat
 from .version import __version__
 
-compat.apply()
+compat.apply()  # listed by compat.patches(); MMSEG_TAO_NO_PATCHES=1 turns them off
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registration)
 
