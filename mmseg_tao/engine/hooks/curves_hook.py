@@ -3,6 +3,7 @@ import glob
 import json
 import logging
 import os.path as osp
+import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.dist import is_main_process
@@ -15,38 +16,45 @@ from ...utils import atomic_path
 #: Keys that come from validation rows: drawn as points (there are few of them).
 VAL_KEYS = ('mIoU', 'mAcc', 'aAcc')
 Series = Tuple[List[int], List[float]]
+#: mmengine names a run's log directory by its start time (``Runner.timestamp``).
+_TIMESTAMP = re.compile(r'\d{8}_\d{6}')
 
 
 def read_scalars(paths: Sequence[str]) -> List[dict]:
     """The rows of mmengine's ``scalars.json`` files, oldest file first, as one run.
 
-    Each file is one ``Runner`` of the same work dir (``<work_dir>/<timestamp>/vis_data/
-    scalars.json``). A run resumed from a checkpoint writes a new file whose first step
-    follows the checkpoint's iteration; the rows of earlier files from that step on (the
-    iterations the resumed run repeats) are dropped, so a run started from scratch (step
-    1) replaces everything before it. Lines that are not JSON objects (the half line of a
-    killed run) are skipped.
+    Each file is one ``Runner`` in the same work dir (``<work_dir>/<timestamp>/vis_data/
+    scalars.json``; runners started within the same second append to one file). A run
+    resumed from a checkpoint logs again from the step after the checkpoint's iteration:
+    the first row of a file, and a row whose step is lower than the one before it, drop
+    the earlier rows from that step on (the iterations the resumed run repeats), so a run
+    started from scratch (step 1) replaces everything before it. A validation row has the
+    step of the iteration it follows. Lines that are not JSON objects (the half line of a
+    killed run) and rows of step 0 (a validation run outside training writes those) are
+    skipped.
 
     Args:
         paths: ``scalars.json`` files, in the order the runs were made.
 
     Returns:
-        list[dict]: The rows, each with ``step``.
+        list[dict]: The rows, each with ``step``, in increasing step order.
     """
     rows: List[dict] = []
     for path in paths:
-        new = []
+        first = True  # a new file is a new runner: it repeats from its first step on
         with open(path, encoding='utf-8') as f:
             for line in f:
                 try:
                     row = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(row, dict) and isinstance(row.get('step'), (int, float)):
-                    new.append(row)
-        if new:
-            first = min(r['step'] for r in new)
-            rows = [r for r in rows if r['step'] < first] + new
+                step = row.get('step') if isinstance(row, dict) else None
+                if not isinstance(step, (int, float)) or isinstance(step, bool) or step <= 0:
+                    continue
+                if first or (rows and step < rows[-1]['step']):
+                    rows = [r for r in rows if r['step'] < step]
+                rows.append(row)
+                first = False
     return rows
 
 
@@ -88,9 +96,11 @@ def draw_curves(curves: Dict[str, Series], path: Optional[str] = None,
     for ax, (key, (steps, values)) in zip(axes, curves.items()):
         if key in VAL_KEYS:
             ax.plot(steps, values, marker='o', color='tab:green')
+            best = max(range(len(values)), key=values.__getitem__)
+            ax.set_title(f'{key} (best {values[best]:.4g} at iteration {steps[best]})')
         else:
             ax.plot(steps, values, linewidth=1.0)
-        ax.set_title(key)
+            ax.set_title(f'{key} (last {values[-1]:.4g})')
         ax.set_ylabel(key)
         ax.set_xlabel('iteration')
         ax.grid(True, alpha=0.3)
@@ -163,8 +173,12 @@ class TrainingCurvesHook(Hook):
         oldest first (mmengine names each run's directory by its timestamp)."""
         pattern = osp.join(glob.escape(runner.work_dir), '*', 'vis_data', self.scalars_file)
         current = osp.basename(osp.normpath(runner.log_dir))
-        return [p for p in sorted(glob.glob(pattern))
-                if osp.basename(osp.dirname(osp.dirname(p))) <= current]
+        files = []
+        for path in sorted(glob.glob(pattern)):
+            run = osp.basename(osp.dirname(osp.dirname(path)))
+            if run == current or (_TIMESTAMP.fullmatch(run) and run < current):
+                files.append(path)
+        return files
 
     def hub_rows(self, runner) -> List[dict]:
         """Rows made from the message hub: ``train/<key>`` holds one value per iteration
