@@ -1,18 +1,20 @@
 """TAO's folder layout as an mmseg dataset: image / mask directory pairs and a palette."""
+import functools
 import logging
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Union
 
+import numpy as np
 from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from .check import check_pairs
+from .pairing import IMG_SUFFIXES, MASK_SUFFIXES, list_sorted, pair_files, pair_sorted, scan_dir
 from .palette import IGNORE_INDEX, Palette
-
-IMG_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
-MASK_SUFFIXES = ('.png', '.bmp', '.tif', '.tiff')
+from .transforms.loading import unrotated_pipeline
+from .transforms.tao6_loading import LoadTAO6Annotations, load_tao6_mask
 
 
 class DatasetError(ValueError):
@@ -25,105 +27,22 @@ def _as_list(value: Union[None, str, Sequence[str]]) -> List[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _suffixes(suffix: Optional[str], default: Tuple[str, ...]) -> Tuple[str, ...]:
-    if not suffix:
-        return default
-    return ((suffix if suffix.startswith('.') else '.' + suffix).lower(), )
-
-
-def scan_dir(root: str, suffixes: Tuple[str, ...]) -> Dict[str, str]:
-    """Files under ``root`` (recursively) with one of ``suffixes``, keyed by their path
-    relative to ``root`` without suffix."""
-    found: Dict[str, str] = {}
-    for dirpath, _, files in os.walk(root, followlinks=True):
-        for name in files:
-            stem, ext = osp.splitext(name)
-            if ext.lower() in suffixes:
-                rel = osp.relpath(osp.join(dirpath, stem), root)
-                found.setdefault(rel, osp.join(dirpath, name))
-    return found
-
-
-def _scan_images(img_dir: str, ann_dir: Optional[str], img_suffix: Optional[str]
-                 ) -> Tuple[Optional[Dict[str, str]], List[str]]:
-    """The images of ``img_dir`` by relative stem, and problems; None when a directory
-    is missing."""
-    problems = [f'{what} directory {d} does not exist'
-                for d, what in ((img_dir, 'image'), (ann_dir, 'mask'))
-                if d is not None and not osp.isdir(d)]
-    if problems:
-        return None, problems
-    images = scan_dir(img_dir, _suffixes(img_suffix, IMG_SUFFIXES))
-    if not images:
-        problems.append(f'image directory {img_dir} has no images '
-                        f'({", ".join(_suffixes(img_suffix, IMG_SUFFIXES))})')
-    return images, problems
-
-
-def pair_files(img_dir: str, ann_dir: Optional[str], img_suffix: Optional[str] = None,
-               seg_map_suffix: Optional[str] = None) -> Tuple[List[Tuple[str, Optional[str]]],
-                                                              List[str]]:
-    """Pair images with masks by relative path and stem.
-
-    Returns:
-        (pairs, problems): sorted (image, mask) pairs and a message per problem
-        (missing or empty directory, images without a mask, masks without an image).
-    """
-    images, problems = _scan_images(img_dir, ann_dir, img_suffix)
-    if images is None:
-        return [], problems
-    if ann_dir is None:
-        return [(images[k], None) for k in sorted(images)], problems
-    masks = scan_dir(ann_dir, _suffixes(seg_map_suffix, MASK_SUFFIXES))
-    if not masks and images:
-        problems.append(f'mask directory {ann_dir} has no masks')
-    no_mask = sorted(set(images) - set(masks))
-    no_image = sorted(set(masks) - set(images))
-    if masks and no_mask:
-        problems.append(f'{len(no_mask)} image(s) in {img_dir} without a mask in {ann_dir}: '
-                        + ', '.join(osp.relpath(images[k], img_dir) for k in no_mask[:20])
-                        + (' ...' if len(no_mask) > 20 else ''))
-    if images and no_image:
-        problems.append(f'{len(no_image)} mask(s) in {ann_dir} without an image in {img_dir}: '
-                        + ', '.join(osp.relpath(masks[k], ann_dir) for k in no_image[:20])
-                        + (' ...' if len(no_image) > 20 else ''))
-    pairs = [(images[k], masks[k]) for k in sorted(set(images) & set(masks))]
-    return pairs, problems
-
-
-def pair_sorted(img_dir: str, ann_dir: Optional[str], img_suffix: Optional[str] = None,
-                seg_map_suffix: Optional[str] = None
-                ) -> Tuple[List[Tuple[str, Optional[str]]], List[str]]:
-    """Pair the n-th image with the n-th mask in sorted order, as TAO 6/7 does.
-
-    Returns:
-        (pairs, problems) as :func:`pair_files`; unequal counts are a problem.
-    """
-    images, problems = _scan_images(img_dir, ann_dir, img_suffix)
-    if images is None:
-        return [], problems
-    image_list = [images[k] for k in sorted(images)]
-    if ann_dir is None:
-        return [(p, None) for p in image_list], problems
-    masks = scan_dir(ann_dir, _suffixes(seg_map_suffix, MASK_SUFFIXES))
-    mask_list = [masks[k] for k in sorted(masks)]
-    if len(mask_list) != len(image_list):
-        problems.append(f'{len(image_list)} image(s) in {img_dir} but {len(mask_list)} '
-                        f'mask(s) in {ann_dir}; TAO 6 pairs them by sorted order, so the '
-                        'counts must be equal')
-        return [], problems
-    return list(zip(image_list, mask_list)), problems
-
-
 @DATASETS.register_module()
 class TAOSegDataset(BaseSegDataset):
     """Images and masks in lists of directories (TAO's ``img_dir`` / ``ann_dir``).
 
-    Directories are zipped pairwise; within a pair, an image and a mask belong together when
-    their paths relative to the two directories are equal up to the suffix. Masks are class-id
+    Directories are zipped pairwise; within a pair, images and masks are paired by name (TAO
+    5) or by sorted order (TAO 6/7), see ``pairing``. Masks are class-id
     PNGs (values are ``label_id`` of the palette) or RGB colour masks (colours are the
     palette's ``rgb``); both become training ids through the palette in one lookup (see
     :class:`~mmseg_tao.datasets.palette.Palette`). Use with :class:`LoadTAOAnnotations`.
+
+    Images are read as stored, the EXIF orientation tag not applied, as TAO 6 reads them
+    (``Image.open(path).convert('RGB')``) and as every mask is read: a ``LoadImageFromFile``
+    step of ``pipeline`` whose ``color_type`` would rotate (``'color'``, the default, or
+    ``'grayscale'``) gets its ``*_ignore_orientation`` variant (see
+    :func:`~mmseg_tao.datasets.transforms.loading.unrotated_pipeline`), so a photograph
+    with an orientation tag keeps the size and pixel grid of its mask.
 
     Args:
         img_dirs (str | list[str]): Image directories (relative ones under ``data_root``).
@@ -139,11 +58,17 @@ class TAOSegDataset(BaseSegDataset):
         unknown_label (str): ``'error'``: a mask value / colour outside the palette stops
             loading with the file named; ``'ignore'``: it becomes the ignore index.
         pairing (str): ``'name'``: an image and a mask belong together when their relative
-            paths are equal up to the suffix (TAO 5). ``'sorted'``: the n-th image with the
-            n-th mask in sorted order (TAO 6/7); the counts must be equal.
+            paths are equal up to the suffix, recursively (TAO 5). ``'sorted'``: as TAO 6/7,
+            each folder listed without subfolders and sorted by full file name (no suffix
+            filter unless ``img_suffix`` / ``seg_map_suffix`` is set), the n-th image with
+            the n-th mask; the counts must be equal (see
+            :func:`~mmseg_tao.datasets.pairing.pair_sorted`).
         check_data (bool): Decode every image and mask when the dataset is built and raise
-            :class:`DatasetError` listing unreadable / truncated files, size mismatches and
-            mask values outside the palette, before any training starts. Default: False.
+            :class:`DatasetError` listing unreadable / truncated files, size mismatches,
+            mask values outside the palette and classes lost to the ignore index, before
+            any training starts (see :func:`~mmseg_tao.datasets.check.check_pairs`; masks
+            by TAO 6's rule where the pipeline has ``LoadTAO6Annotations``); warnings are
+            logged. Default: False.
         **kwargs: Other :class:`BaseSegDataset` arguments (pipeline, data_root, test_mode,
             ignore_index, ...).
     """
@@ -184,6 +109,8 @@ class TAOSegDataset(BaseSegDataset):
         metainfo = dict(kwargs.pop('metainfo', None) or {})
         metainfo.setdefault('classes', self.tao_palette.classes)
         metainfo.setdefault('palette', [list(c) for c in self.tao_palette.colors])
+        if 'pipeline' in kwargs:
+            kwargs['pipeline'] = unrotated_pipeline(kwargs['pipeline'])
         super().__init__(metainfo=metainfo, img_suffix=img_suffix or '',
                          seg_map_suffix=seg_map_suffix or '', **kwargs)
 
@@ -208,17 +135,29 @@ class TAOSegDataset(BaseSegDataset):
                     ignore_index=self.ignore_index))
         if not problems and self.check_data:
             report = check_pairs([(d['img_path'], d['seg_map_path']) for d in data_list],
-                                 self.tao_palette, self.input_type, self.unknown_label)
+                                 self.tao_palette, self.input_type, self.unknown_label,
+                                 decode=self._mask_decoder())
             problems = report.problems
             for warning in report.warnings[:10]:
                 print_log(f'warning: {warning}', logger='current', level=logging.WARNING)
             if len(report.warnings) > 10:
-                print_log(f'warning: {len(report.warnings) - 10} more mask(s) like these',
+                print_log(f'warning: {len(report.warnings) - 10} more warning(s)',
                           logger='current', level=logging.WARNING)
         if problems:
             raise DatasetError('dataset problems:\n' + '\n'.join(f'  - {p}' for p in problems)
                                + _layout_hint(self.img_dirs, self._abs))
         return data_list
+
+
+    def _mask_decoder(self) -> Optional[Callable[[str], np.ndarray]]:
+        """TAO 6's mask rule where the pipeline loads masks with ``LoadTAO6Annotations``
+        (for ``check_data``); None for TAO 5's."""
+        for step in getattr(getattr(self, 'pipeline', None), 'transforms', ()):
+            if isinstance(step, LoadTAO6Annotations):
+                return functools.partial(load_tao6_mask, colors=step.colors,
+                                         label_transform=step.label_transform,
+                                         backend_args=step.backend_args)
+        return None
 
 
 def _layout_hint(img_dirs: Sequence[str], resolve) -> str:
@@ -233,4 +172,5 @@ def _layout_hint(img_dirs: Sequence[str], resolve) -> str:
     return ''
 
 
-__all__ = ['TAOSegDataset', 'DatasetError', 'pair_files', 'pair_sorted', 'IGNORE_INDEX']
+__all__ = ['TAOSegDataset', 'DatasetError', 'pair_files', 'pair_sorted', 'list_sorted',
+           'scan_dir', 'IMG_SUFFIXES', 'MASK_SUFFIXES', 'IGNORE_INDEX']
