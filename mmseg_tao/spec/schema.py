@@ -3,22 +3,19 @@
 Field names, types and defaults follow TAO 5.x (``nvidia_tao_pytorch/cv/segformer/config``)
 and its documentation. Metadata bounds values (``choices``, ``ge``, ``gt``, ``le``,
 ``length``); :mod:`mmseg_tao.spec.validation` enforces them. Where TAO's versions disagree
-the choice is documented on the field.
+the choice is documented on the field. Sections that share fields compose the groups of
+:mod:`mmseg_tao.spec.fields` (the GPU fields of every task section) or a common base
+(:class:`RunTaskSpec` of evaluate and inference). Nothing here imports torch.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Union
 
-from ..models.backbones import FAN_ARCHS, MIT_ARCHS
+from .backbones import BACKBONES
+from .fields import GpuFields, GpuNodeFields
+from .fields import spec_field as _f
 
-BACKBONES = tuple(MIT_ARCHS) + tuple(FAN_ARCHS)
 PRECISION_CHOICES = ('fp32', 'fp16', 'bf16')
 StrOrList = Union[str, List[str]]
-
-
-def _f(default=None, *, factory=None, **meta):
-    if factory is not None:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 # --------------------------------------------------------------------------- model
@@ -251,7 +248,7 @@ class TrainerSpec:
 
 
 @dataclass
-class TrainSpec:
+class TrainSpec(GpuNodeFields):
     exp_config: ExpConfig = _f(factory=ExpConfig)
     max_iters: int = _f(10, gt=0)
     checkpoint_interval: int = _f(1, gt=0)
@@ -260,9 +257,6 @@ class TrainSpec:
     validate: bool = False
     validation_interval: Optional[int] = _f(1, gt=0)
     trainer: TrainerSpec = _f(factory=TrainerSpec)
-    num_gpus: int = _f(1, ge=1)
-    gpu_ids: List[int] = _f(factory=lambda: [0], ge=0)
-    num_nodes: int = _f(1, ge=1)
     results_dir: Optional[str] = None
     encryption_key: Optional[str] = None
     resume: bool = False
@@ -277,33 +271,26 @@ class TrainSpec:
 
 # --------------------------------------------------------------------------- tasks
 @dataclass
-class EvaluateSpec:
+class RunTaskSpec(GpuFields):
+    """What evaluate and inference share: a checkpoint run on GPUs over the test images."""
     checkpoint: Optional[str] = None
     trt_engine: Optional[str] = None
-    num_gpus: int = _f(1, ge=1)
-    gpu_ids: List[int] = _f(factory=lambda: [0], ge=0)
     gpu_id: Optional[int] = _f(None, ge=0)  # TAO < 5.5 name of gpu_ids
     # Images per forward pass (null: 1).
     batch_size: Optional[int] = _f(None, gt=0)
     results_dir: Optional[str] = None
     encryption_key: Optional[str] = None
     exp_config: ExpConfig = _f(factory=ExpConfig)
+
+
+@dataclass
+class EvaluateSpec(RunTaskSpec):
     # mmseg-tao: number format of the model's weights and activations (cast once).
     precision: str = _f('fp32', choices=PRECISION_CHOICES)
 
 
 @dataclass
-class InferenceSpec:
-    checkpoint: Optional[str] = None
-    trt_engine: Optional[str] = None
-    num_gpus: int = _f(1, ge=1)
-    gpu_ids: List[int] = _f(factory=lambda: [0], ge=0)
-    gpu_id: Optional[int] = _f(None, ge=0)
-    # Images per forward pass (null: 1).
-    batch_size: Optional[int] = _f(None, gt=0)
-    results_dir: Optional[str] = None
-    encryption_key: Optional[str] = None
-    exp_config: ExpConfig = _f(factory=ExpConfig)
+class InferenceSpec(RunTaskSpec):
     # mmseg-tao: 'whole' resizes to the model input; 'slide' tiles large images.
     mode: str = _f('whole', choices=('whole', 'slide'))
     overlay_opacity: float = _f(0.5, ge=0.0, le=1.0)
@@ -338,7 +325,7 @@ class ExportSpec:
     verbose: bool = False
     verify: bool = True
     simplify: bool = False
-    num_gpus: int = _f(1, ge=1)
+    num_gpus: int = _f(1, ge=1)  # accepted; the export runs on one device
     trt_engine: Optional[str] = None
     trt_config: TensorRTSpec = _f(factory=TensorRTSpec)
     onnx_config: Optional[Dict[str, Any]] = None

@@ -4,26 +4,21 @@ Keys and defaults are TAO's: ``nvidia_tao_core/config/segformer/default_config.p
 (tao-core 6.26.3) and ``nvidia_tao_pytorch/config/segformer/default_config.py`` (TAO 7.0.1,
 which adds ``quantize`` and ``dataset.segment.quant_calibration_dataset.images_dir``).
 Values are bounded in field metadata as in :mod:`mmseg_tao.spec.schema`; the same
-:func:`~mmseg_tao.spec.validation.build` checks them.
+:func:`~mmseg_tao.spec.validation.build` checks them. The augmentation defaults here are the
+only copy: :mod:`mmseg_tao.datasets.transforms.tao6_pipeline` reads them from
+:class:`Tao6Augmentation`.
 """
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from .schema import BACKBONES, DecoderParams, _f
-
-# TAO 6/7 backbones this package does not have (TAO 6's channel map in
-# cv/segformer/model/segformer.py): name -> family.
-TAO6_ONLY_BACKBONES = {
-    'vit_large_nvdinov2': 'NVDINOv2',
-    'vit_giant_nvdinov2': 'NVDINOv2',
-    'vit_base_nvclip_16_siglip': 'NV-CLIP',
-    'vit_huge_nvclip_14_siglip': 'NV-CLIP',
-    'c_radio_v2_vit_base_patch16_224': 'C-RADIO',
-    'c_radio_v2_vit_large_patch16_224': 'C-RADIO',
-    'c_radio_v2_vit_huge_patch16_224': 'C-RADIO',
-    'c_radio_v3_vit_large_patch16_reg4_dinov2': 'C-RADIO',
-}
-_PROB = dict(ge=0.0, le=1.0)
+from .backbones import (
+    BACKBONES,
+    TAO6_ONLY_BACKBONES,  # noqa: F401  (its home before backbones.py)
+)
+from .fields import PROBABILITY as _PROB
+from .fields import GpuNodeFields
+from .fields import spec_field as _f
+from .schema import DecoderParams
 
 
 # --------------------------------------------------------------------------- model
@@ -167,10 +162,7 @@ class Tao6Tensorboard:
 
 
 @dataclass
-class Tao6Train:
-    num_gpus: int = _f(1, ge=1)
-    gpu_ids: List[int] = _f(factory=lambda: [0], ge=0)
-    num_nodes: int = _f(1, ge=1)
+class Tao6Train(GpuNodeFields):
     seed: int = _f(1234, ge=0)
     cudnn: Tao6Cudnn = _f(factory=Tao6Cudnn)
     num_epochs: int = _f(10, gt=0)
@@ -191,10 +183,7 @@ class Tao6Train:
 
 # --------------------------------------------------------------------------- tasks
 @dataclass
-class Tao6Evaluate:
-    num_gpus: int = _f(1, ge=1)
-    gpu_ids: List[int] = _f(factory=lambda: [0], ge=0)
-    num_nodes: int = _f(1, ge=1)
+class Tao6Evaluate(GpuNodeFields):
     checkpoint: Optional[str] = None
     trt_engine: Optional[str] = None
     results_dir: Optional[str] = None

@@ -176,3 +176,9 @@ def get_path(obj, path: str):
     for part in path.split('.'):
         obj = getattr(obj, part)
     return obj
+
+
+def set_path(obj, path: str, value) -> None:
+    """``obj.a.b.c = value`` for ``path='a.b.c'``."""
+    parent, _, name = path.rpartition('.')
+    setattr(get_path(obj, parent) if parent else obj, name, value)

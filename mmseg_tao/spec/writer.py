@@ -11,10 +11,10 @@ running it, and a spec string must not be able to trigger that.
 import copy
 import keyword
 import math
-import os
 import os.path as osp
-import tempfile
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional
+
+from ..utils import atomic_write
 
 WIDTH = 92
 # Written first, in this order (the rest keep the given order).
@@ -113,20 +113,6 @@ def config_text(cfg: Dict[str, Any], header: Iterable[str] = (),
             raise ValueError(f'config key {key!r} is not a Python name')
         lines.append(f'{key} = {format_value(cfg[key])}')
     return '\n'.join(lines) + '\n'
-
-
-def atomic_write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all."""
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.spec2cfg-', suffix='.partial', dir=directory)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def write_config(cfg: Dict[str, Any], path: str, header: Iterable[str] = (),

@@ -599,6 +599,39 @@ def test_spec_warnings_for_ignored_tao6_fields(tmp_path, data10):
                for w in spec_warnings(spec, 'evaluate'))
 
 
+def test_tensorboard_enabled_adds_the_tensorboard_backend(tmp_path, data10):
+    """train.tensorboard.enabled (TAO 6's default: false) adds mmengine's
+    TensorboardVisBackend beside the LocalVisBackend, for the visualiser too; it is read,
+    so setting it is no warning."""
+    from mmengine.registry import VISBACKENDS
+    local, board = dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')
+    spec_d = base_spec(data10)
+    cfg = spec_to_config(load_spec(write_spec(tmp_path, spec_d), task='train'))
+    assert cfg['vis_backends'] == [local] and cfg['visualizer']['vis_backends'] == [local]
+    spec_d['train']['tensorboard'] = {'enabled': True}
+    spec = load_spec(write_spec(tmp_path, spec_d), task='train')
+    cfg = spec_to_config(spec)
+    assert cfg['vis_backends'] == [local, board]
+    assert cfg['visualizer']['vis_backends'] == [local, board]
+    assert VISBACKENDS.get('TensorboardVisBackend') is not None
+    assert spec_warnings(spec, 'train') == []
+    spec_d['train']['tensorboard']['infrequent_logging_frequency'] = 5
+    warnings = spec_warnings(load_spec(write_spec(tmp_path, spec_d), task='train'), 'train')
+    assert [w.split(' (')[0] for w in warnings] == [
+        'train.tensorboard.infrequent_logging_frequency']
+
+
+def test_palette_problems_name_the_tao6_keys(tmp_path, data10):
+    """The palette, checked in TAO 5's form, is reported in the user's TAO 6 key paths."""
+    spec_d = base_spec(data10)
+    spec_d['dataset']['segment']['palette'] = [
+        dict(label_id=0, seg_class='a', mapping_class='a', rgb=[0, 0, 0]),
+        dict(label_id=1, seg_class='a', mapping_class='a', rgb=[1, 1, 1])]
+    assert problems_of(write_spec(tmp_path, spec_d), task='train') == [
+        "dataset.segment.palette[1].seg_class: 'a' is already defined by "
+        'dataset.segment.palette[0]']
+
+
 # --------------------------------------------------------------------------- 11. pairing
 def _touch_pngs(folder, names):
     os.makedirs(folder, exist_ok=True)

@@ -8,19 +8,13 @@ and normalised. Normalisation is left to the model's data preprocessor
 (:func:`tao6_norm_cfg`).
 """
 import copy
+import dataclasses
 from typing import List, Mapping, Optional, Tuple
 
-# TAO 6/7 defaults (default_config.py of dataset.segment.augmentation).
-TAO6_AUGMENTATION_DEFAULTS = dict(
-    random_flip=dict(vflip_probability=0.5, hflip_probability=0.5, enable=True),
-    random_rotate=dict(rotate_probability=0.5, angle_list=[90, 180, 270], enable=True),
-    random_color=dict(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.3, enable=True,
-                      color_probability=0.5),
-    with_scale_random_crop=dict(scale_range=[1, 1.2], enable=True),
-    with_random_blur=True,
-    with_random_crop=True,
-    mean=[0.5, 0.5, 0.5],
-    std=[0.5, 0.5, 0.5])
+from ...spec.tao6_schema import Tao6Augmentation
+
+# TAO 6/7 defaults of dataset.segment.augmentation, from the spec schema (their one copy).
+TAO6_AUGMENTATION_DEFAULTS = dataclasses.asdict(Tao6Augmentation())
 
 
 def _group(aug: Optional[Mapping], key: str) -> Optional[dict]:

@@ -28,6 +28,7 @@ from mmseg.registry import MODELS
 from timm.layers import DropPath, Mlp, trunc_normal_
 from timm.models.convnext import ConvNeXtStage
 
+from ...spec.backbones import FAN_NAMES
 from .common import (
     HW,
     Arch,
@@ -385,14 +386,9 @@ class FAN(TAOBackbone):
         return [outs[i] for i in self.out_indices]
 
 
-# TAO's backbone names and their settings (the spec's backbone choices and the checkpoint
-# diagnostics read this table).
-FAN_ARCHS: Dict[str, dict] = {
-    'fan_tiny_8_p4_hybrid': FAN.arch_zoo['tiny'],
-    'fan_small_12_p4_hybrid': FAN.arch_zoo['small'],
-    'fan_base_16_p4_hybrid': FAN.arch_zoo['base'],
-    'fan_large_16_p4_hybrid': FAN.arch_zoo['large'],
-}
+# TAO's backbone names (torch-free, in mmseg_tao.spec.backbones) and their settings (the
+# checkpoint diagnostics read this table).
+FAN_ARCHS: Dict[str, dict] = {name: FAN.arch_zoo[arch] for name, arch in FAN_NAMES.items()}
 
 
 # TAO's names. Parameter counts are of the backbone (no head).

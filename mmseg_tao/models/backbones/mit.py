@@ -19,6 +19,7 @@ import torch.nn as nn
 from mmseg.registry import MODELS
 from timm.layers import DropPath
 
+from ...spec.backbones import MIT_NAMES
 from .common import (
     HW,
     Arch,
@@ -257,10 +258,10 @@ class MixTransformer(TAOBackbone):
         return outs
 
 
-# TAO's backbone names and their settings (the spec's backbone choices and the checkpoint
-# diagnostics read this table).
+# TAO's backbone names (torch-free, in mmseg_tao.spec.backbones) and their settings (the
+# checkpoint diagnostics read this table).
 MIT_ARCHS: Dict[str, Dict[str, Tuple[int, ...]]] = {
-    f'mit_{arch}': settings for arch, settings in MixTransformer.arch_zoo.items()}
+    name: MixTransformer.arch_zoo[arch] for name, arch in MIT_NAMES.items()}
 
 
 # TAO's names. Parameter counts are of the encoder (no head).
