@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 from mmengine.config import Config
 
 from ..engine import find_resume_checkpoint
+from ..models.utils.tao_encryption import set_encryption_key
 from ..spec import load_spec, spec_to_config
 from ..spec.schema import ExperimentSpec
 from ..spec.translate import results_dir, spec_warnings
@@ -54,14 +55,22 @@ def task_config(spec: ExperimentSpec, task: str, launcher: str = 'none',
 def prepare(spec_path: str, overrides: Sequence[str], task: str,
             tao_version: Optional[int] = None):
     """Load and check the spec for ``task`` (``tao_version`` 5 or 6 forces a schema); print
-    what was resolved and warnings."""
+    what was resolved and warnings. The spec's ``encryption_key`` is kept for decrypting
+    TAO-encrypted checkpoints in this process (never written to the config)."""
     notes = []
     spec = load_spec(spec_path, overrides, task=task, notes=notes, tao_version=tao_version)
     for note in notes:
         print(f'note: {note}', file=sys.stderr)
     for warning in spec_warnings(spec, task):
         print(f'warning: {warning}', file=sys.stderr)
+    set_encryption_key(encryption_key(spec))
     return spec
+
+
+def encryption_key(spec: ExperimentSpec) -> Optional[str]:
+    """The spec's top-level ``encryption_key`` (a TAO 6/7 spec's own, or TAO 5's)."""
+    tao6 = getattr(spec, 'tao6', None)
+    return getattr(tao6, 'encryption_key', None) or spec.encryption_key
 
 
 def _free_port() -> int:

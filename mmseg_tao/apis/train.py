@@ -2,8 +2,9 @@
 from typing import Optional, Sequence
 
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import CheckpointLoader
 
-from ..models.utils import check_checkpoint_fits
+from ..models.utils import check_checkpoint_fits, is_lightning_checkpoint
 from .experiment import prepare, relaunch_distributed, task_config
 from .launch import plan_launch, select_device
 from .runner_cli import process_group_teardown
@@ -23,10 +24,28 @@ def train(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none',
         select_device(plan)
     cfg = task_config(spec, 'train', launcher, plan)
     if cfg.get('load_from'):
-        print(f'resuming from {cfg.load_from}', flush=True)
+        _announce_start(cfg)
     runner = Runner.from_cfg(cfg)
-    if cfg.get('resume') and cfg.get('load_from'):
+    if cfg.get('load_from'):  # resume, or pretrained_model_path: strictly, never partly
         check_checkpoint_fits(getattr(runner.model, 'module', runner.model), cfg.load_from)
     with process_group_teardown():
         runner.train()
     return 0
+
+
+def _announce_start(cfg) -> None:
+    """Say where training starts; a TAO 6/7 (Lightning) checkpoint to resume from gives
+    its weights only (``cfg.resume`` turned off): its optimizer, scheduler and loop state
+    are Lightning's, which mmengine cannot restore."""
+    if not cfg.get('resume'):
+        print(f'starting from the weights of {cfg.load_from}', flush=True)
+        return
+    ckpt = CheckpointLoader.load_checkpoint(cfg.load_from, map_location='cpu')
+    if isinstance(ckpt, dict) and is_lightning_checkpoint(ckpt):
+        cfg.resume = False
+        print(f'{cfg.load_from} is a TAO 6/7 (PyTorch Lightning) checkpoint (epoch '
+              f"{ckpt.get('epoch')}, step {ckpt.get('global_step')}): resuming from its "
+              "weights only; its optimizer and schedule state are Lightning's, not "
+              "mmengine's, so training starts at iteration 0", flush=True)
+        return
+    print(f'resuming from {cfg.load_from}', flush=True)

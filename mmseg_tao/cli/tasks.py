@@ -56,6 +56,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None,
         task: One of :data:`TASKS`.
     """
     from mmseg_tao import apis
+    from mmseg_tao.compat.checkpoint import CheckpointReadError
     from mmseg_tao.datasets import DatasetError
     from mmseg_tao.models.utils import CheckpointMismatchError
     from mmseg_tao.spec import SpecError
@@ -67,4 +68,4 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None,
 
     return run_main(build_parser(task, prog), run, argv, intermixed=True,
                     user_errors=(SpecError, DatasetError, CheckpointMismatchError,
-                                 FileNotFoundError))
+                                 CheckpointReadError, FileNotFoundError))

@@ -7,6 +7,14 @@ disabling the safety, the local-file loader of :class:`mmengine.runner.Checkpoin
 replaced (patch ``mmengine-weights-only-load``) by one that keeps ``weights_only=True`` and
 allows a small list of globals that are plain data. Anything else is refused with an error
 that names the file, the global and how to trust that one file.
+
+Every file this loader cannot use ends in one of the :class:`CheckpointReadError`
+subclasses (unsafe, unreadable, encrypted), each naming the file and the cause, which the
+``mmseg-tao`` commands report as user errors. TAO 6/7 (PyTorch Lightning) checkpoints are
+decrypted here when TAO encrypted them (:mod:`mmseg_tao.models.utils.tao_encryption`) and
+get the ``meta`` entry mmseg's ``init_model`` reads, so that every loading path (``load_from``,
+``init_model``, ``tools/test.py``, mmdeploy) takes them; their keys are converted by the
+model (``TAOEncoderDecoder``'s load hook, checkpoint layout ``tao6``).
 """
 import os
 import os.path as osp
@@ -23,8 +31,21 @@ TRUST_ENV = 'MMSEG_TAO_TRUSTED_CHECKPOINTS'
 _trusted: Set[str] = set()
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class CheckpointReadError(Exception):
+    """A checkpoint file that cannot be used as it is; the message names the file and
+    the cause (a user error, reported without a traceback by the ``mmseg-tao`` commands)."""
+
+
+class UnsafeCheckpointError(CheckpointReadError, pickle.UnpicklingError):
     """A checkpoint needs globals outside the allowlist and was not trusted."""
+
+
+class UnreadableCheckpointError(CheckpointReadError, ValueError):
+    """Not a PyTorch checkpoint, or a truncated / corrupted one."""
+
+
+class EncryptedCheckpointError(CheckpointReadError, ValueError):
+    """A checkpoint encrypted by TAO that cannot be decrypted here (no codec or no key)."""
 
 
 def _numpy_globals() -> List[Callable]:
@@ -106,26 +127,78 @@ def load_checkpoint_file(filename: str,
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    if _is_trusted(filename):
-        return torch.load(filename, map_location=map_location, weights_only=False)
+    _check_format(filename)
+    return _tao_lightning_checkpoint(_load(filename, map_location), filename)
+
+
+def _load(filename: str, map_location: Optional[object]) -> object:
     allowed = safe_globals()
     try:
+        if _is_trusted(filename):
+            return torch.load(filename, map_location=map_location, weights_only=False)
         with torch.serialization.safe_globals(allowed):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        unsafe = _unsafe_globals(filename, allowed)
-        if unsafe:
-            what = (f'it needs {", ".join(unsafe)}, which is not on the list of data-only '
-                    'globals mmseg_tao allows')
-        else:
-            lines = [line for line in str(err).splitlines() if line.strip()]
-            detail = lines[-2] if len(lines) > 1 else lines[0]
-            what = f'unpickling with weights_only=True failed ({detail})'
-        raise UnsafeCheckpointError(
-            f'Refusing to load checkpoint {filename!r}: {what}. Loading it fully would '
-            'let the file run code. If you trust this file, allow it alone: set '
-            f'{TRUST_ENV}={filename} or call '
-            f'mmseg_tao.compat.trust_checkpoint({filename!r}).') from None
+        _refuse(filename, err, allowed)
+    except (RuntimeError, EOFError) as err:
+        # torch's zip reader (central directory missing) or a pickle stream that ends early.
+        detail = str(err).split('. ')[0] or type(err).__name__
+        raise UnreadableCheckpointError(
+            f'checkpoint {filename!r} cannot be read: the file is truncated or corrupted '
+            f'({detail})') from None
+
+
+# The first bytes of what torch.save writes: a zip archive, or (before torch 1.6) a pickle.
+_TORCH_MAGIC = (b'PK\x03\x04', b'\x80')
+
+
+def _check_format(filename: str) -> None:
+    """Refuse a file that is no torch checkpoint at all (JSON, an image, random bytes...)
+    before unpickling it, with what it starts with."""
+    if filename.endswith('.safetensors'):
+        return
+    with open(filename, 'rb') as f:
+        head = f.read(16)
+    if not head:
+        raise UnreadableCheckpointError(f'checkpoint {filename!r} is an empty file')
+    if not head.startswith(_TORCH_MAGIC):
+        raise UnreadableCheckpointError(
+            f'{filename!r} is not a PyTorch checkpoint (torch.save writes a zip archive or a '
+            f'pickle; this file starts with {head!r})')
+
+
+def _refuse(filename: str, err: pickle.UnpicklingError, allowed: Iterable) -> None:
+    """Raise :class:`UnsafeCheckpointError` naming the globals the pickle needs."""
+    unsafe = _unsafe_globals(filename, allowed)
+    if unsafe:
+        what = (f'it needs {", ".join(unsafe)}, which is not on the list of data-only '
+                'globals mmseg_tao allows')
+    else:
+        lines = [line for line in str(err).splitlines() if line.strip()]
+        detail = lines[-2] if len(lines) > 1 else lines[0]
+        what = f'unpickling with weights_only=True failed ({detail})'
+    raise UnsafeCheckpointError(
+        f'Refusing to load checkpoint {filename!r}: {what}. Loading it fully would '
+        'let the file run code. If you trust this file, allow it alone: set '
+        f'{TRUST_ENV}={filename} or call '
+        f'mmseg_tao.compat.trust_checkpoint({filename!r}).') from None
+
+
+# Lightning writes its version into every checkpoint; TAO marks an encrypted state dict.
+_TAO6_MARKS = {'pytorch-lightning_version', 'state_dict_encrypted'}
+
+
+def _tao_lightning_checkpoint(ckpt: object, filename: str) -> object:
+    """A TAO 6/7 (Lightning) checkpoint decrypted and given the ``meta`` entry that
+    mmseg's ``init_model`` reads; anything else as it is."""
+    if not isinstance(ckpt, dict) or not _TAO6_MARKS & ckpt.keys():
+        return ckpt
+    if ckpt.get('state_dict_encrypted') or isinstance(ckpt.get('state_dict'), bytes):
+        from ..models.utils.tao_encryption import decrypt_checkpoint
+        ckpt = decrypt_checkpoint(ckpt, filename)
+    ckpt.setdefault('meta', dict(converted_from='tao6', epoch=ckpt.get('epoch'),
+                                 global_step=ckpt.get('global_step')))
+    return ckpt
 
 
 def _weights_only_local_loader(original: Callable) -> Callable:

@@ -152,3 +152,34 @@ def test_trusted_file_opt_in(tmp_path, monkeypatch):
 def test_missing_file_message(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         _load_checkpoint(str(tmp_path / 'nope.pth'))
+
+
+@pytest.mark.parametrize('kind, message', [
+    ('truncated', 'is truncated or corrupted'),
+    ('json', "is not a PyTorch checkpoint (torch.save writes a zip archive or a pickle; this "
+             "file starts with b'{\"state_dict\": {'"),
+    ('random', 'is not a PyTorch checkpoint'),
+    ('empty', 'is an empty file'),
+])
+def test_unreadable_files_are_named_as_such(kind, message, tmp_path):
+    """Not refused as unsafe (which would suggest trusting them): said what they are."""
+    from mmseg_tao.compat.checkpoint import CheckpointReadError, UnreadableCheckpointError
+    path = tmp_path / f'{kind}.pth'
+    torch.save({'state_dict': {'w': torch.zeros(1000)}}, path)
+    data = path.read_bytes()
+    path.write_bytes({'truncated': data[:len(data) // 2], 'json': b'{"state_dict": {}}',
+                      'random': bytes(range(7, 250)), 'empty': b''}[kind])
+    with pytest.raises(UnreadableCheckpointError) as err:
+        _load_checkpoint(str(path), map_location='cpu')
+    assert str(path) in str(err.value) and message in str(err.value)
+    assert isinstance(err.value, (CheckpointReadError, ValueError))
+    assert 'MMSEG_TAO_TRUSTED_CHECKPOINTS' not in str(err.value)
+
+
+def test_lightning_checkpoint_gets_meta(tmp_path):
+    """TAO 6/7 (Lightning) files have no ``meta``, which mmseg's init_model reads."""
+    path = str(tmp_path / 'segformer_model_latest.pth')
+    torch.save({'epoch': 4, 'global_step': 10, 'pytorch-lightning_version': '2.6.1',
+                'state_dict': {'model.backbone.w': torch.zeros(1)}}, path)
+    ckpt = _load_checkpoint(path, map_location='cpu')
+    assert ckpt['meta'] == dict(converted_from='tao6', epoch=4, global_step=10)

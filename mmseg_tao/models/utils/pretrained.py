@@ -1,10 +1,17 @@
-"""Load backbone weights from any checkpoint layout users hold, and say what happened."""
+"""Load backbone weights from any checkpoint layout users hold, strictly, and say what
+happened."""
 from typing import Dict, List, NamedTuple
 
 import torch.nn as nn
 from mmengine.logging import print_log
 
-from .checkpoint_layout import convert_state_dict, read_state_dict
+from ...compat.checkpoint import CheckpointReadError
+from .checkpoint_layout import (
+    CheckpointMismatchError,
+    convert_state_dict,
+    read_state_dict,
+)
+from .checkpoint_layout.fit import key_listing, likely_backbone
 
 
 class LoadReport(NamedTuple):
@@ -13,9 +20,11 @@ class LoadReport(NamedTuple):
     Attributes:
         layout: Layout the checkpoint was recognised as.
         loaded: Number of tensors copied into the model.
-        missing: Model keys the checkpoint did not provide.
-        unexpected: Checkpoint keys (after conversion) the model has no place for.
-        ignored: Checkpoint keys left out on purpose, with the reason.
+        missing: Model keys the checkpoint did not provide (always empty: loading is
+            strict; kept for callers that log it).
+        unexpected: Checkpoint keys of the backbone the model has no place for (empty).
+        ignored: Checkpoint keys left out on purpose, with the reason (ImageNet heads,
+            the other parts of a whole-model checkpoint).
     """
     layout: str
     loaded: int
@@ -26,45 +35,54 @@ class LoadReport(NamedTuple):
 
 def load_pretrained(model: nn.Module, filename: str, prefix: str = 'backbone.',
                     logger: str = 'current') -> LoadReport:
-    """Load ``filename`` into ``model`` (a backbone), converting its layout.
+    """Load ``filename`` into ``model`` (a backbone), converting its layout, strictly.
 
-    Whole-model checkpoints (TAO, NVlabs, mmseg, Hugging Face) contribute their backbone
-    part (``prefix``); backbone-only files load as they are. Missing, unexpected and
-    ignored keys are logged.
+    Whole-model checkpoints (TAO 5/6/7, NVlabs, mmseg, Hugging Face) contribute their
+    backbone part (``prefix``; the rest, e.g. a decode head, is ignored and logged);
+    backbone-only files load as they are. Every tensor of the model must come from the
+    file, with its shape, and every backbone tensor of the file must have a place in the
+    model: nothing is left random or dropped silently.
 
     Raises:
-        ValueError: The layout is not recognised, a tensor's shape differs from the
-            model's, or nothing at all could be loaded.
+        CheckpointMismatchError: The layout is not recognised, or keys are missing,
+            unexpected or of another shape (named, with the backbone the file looks like).
+        CheckpointReadError: The file cannot be read (unsafe, truncated, encrypted...).
     """
-    result = convert_state_dict(read_state_dict(filename))
+    try:
+        result = convert_state_dict(read_state_dict(filename))
+    except CheckpointReadError:
+        raise
+    except ValueError as err:
+        raise CheckpointMismatchError(f'{filename}: {err}') from None
     state, ignored = result.state_dict, dict(result.ignored)
+    unmatched = list(result.unmatched)
     if any(k.startswith(prefix) for k in state):
         for key in [k for k in state if not k.startswith(prefix)]:
             ignored[key] = f'not under {prefix!r} (other part of a whole-model checkpoint)'
+        for key in [k for k in unmatched if not k.startswith(prefix)]:
+            ignored[key] = f'not under {prefix!r} (other part of a whole-model checkpoint)'
+            unmatched.remove(key)
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
     own = model.state_dict()
-    mismatched = [f'{k}: checkpoint {tuple(v.shape)}, model {tuple(own[k].shape)}'
-                  for k, v in state.items() if k in own and v.shape != own[k].shape]
-    if mismatched:
-        raise ValueError(
-            f'{filename} ({result.layout} layout) does not fit {type(model).__name__}: '
-            f'{len(mismatched)} tensor(s) differ in shape, e.g. ' + '; '.join(mismatched[:3])
-            + '. Is it a checkpoint of another model size?')
-    missing, not_in_model = model.load_state_dict(state, strict=False)
-    loaded = len(state) - len(not_in_model)
-    unexpected = list(not_in_model) + list(result.unmatched)
-    if loaded == 0:
-        raise ValueError(f'{filename} ({result.layout} layout): no tensor matches '
-                         f'{type(model).__name__}; {len(unexpected)} unexpected keys, '
-                         f'e.g. {unexpected[:3]}')
-    print_log(f'Loaded {loaded} tensors into {type(model).__name__} from {filename} '
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own] + unmatched
+    shapes = [f'{k}: {list(own[k].shape)} vs {list(v.shape)}' for k, v in state.items()
+              if k in own and v.shape != own[k].shape]
+    if missing or unexpected or shapes:
+        lines = [f'{filename} ({result.layout} layout) does not fit '
+                 f'{type(model).__name__}:']
+        lines += key_listing('missing from the checkpoint', missing)
+        lines += key_listing('in the checkpoint but not in the backbone', unexpected)
+        lines += key_listing('of another shape (model vs checkpoint)', shapes)
+        guess = likely_backbone({prefix + k: v for k, v in state.items()})
+        lines.append('likely cause: the checkpoint is of another backbone' +
+                     (f' (it looks like {guess})' if guess else ''))
+        raise CheckpointMismatchError('\n'.join(lines))
+    model.load_state_dict(state, strict=True)
+    print_log(f'Loaded {len(state)} tensors into {type(model).__name__} from {filename} '
               f'(layout: {result.layout})', logger=logger)
-    for title, keys in (('missing', missing), ('unexpected', unexpected)):
-        if keys:
-            print_log(f'{title} keys ({len(keys)}): {", ".join(keys)}', logger=logger,
-                      level=30)
     if ignored:
         print_log(f'ignored keys ({len(ignored)}): ' + ', '.join(
             f'{k} [{why}]' for k, why in ignored.items()), logger=logger)
-    return LoadReport(result.layout, loaded, list(missing), unexpected, ignored)
+    return LoadReport(result.layout, len(state), [], [], ignored)

@@ -39,7 +39,7 @@ HF_V5 = {
 
 
 def test_layouts_registered_in_order():
-    assert list(cl.LAYOUTS) == ['tao', 'mmseg-mit', 'hf-segformer', 'hf-segformer-v5']
+    assert list(cl.LAYOUTS) == ['tao6', 'tao', 'mmseg-mit', 'hf-segformer', 'hf-segformer-v5']
     assert [name for name, unit in cl.LAYOUTS.items() if unit.native] == ['tao']
     assert all(unit.summary for unit in cl.LAYOUTS.values())
 
@@ -96,28 +96,28 @@ def test_to_model_layout_keeps_unconvertible_keys_by_name():
 
 
 def test_a_new_layout_is_one_unit():
-    """How a layout is added (TAO 6/7 Lightning checkpoints next): recogniser + converter,
-    registered before a layout whose recogniser would also accept its keys."""
+    """How a layout is added (as tao6 was): recogniser + converter, registered before a
+    layout whose recogniser would also accept its keys."""
 
     def convert(sd, result):
         for key, value in sd.items():
-            result.state_dict[key[len('model.'):]] = value
+            result.state_dict[key[len('net.'):]] = value
 
-    lightning = cl.Layout('test-lightning', 'keys under model.',
-                          cl.keys_matching(r'^model\.backbone\.'), convert)
-    keys = {'model.backbone.block1.0.attn.q.weight': _t(2, 2)}
+    wrapped = cl.Layout('test-wrapped', 'keys under net.',
+                        cl.keys_matching(r'^net\.backbone\.'), convert)
+    keys = {'net.backbone.block1.0.attn.q.weight': _t(2, 2)}
     assert cl.detect_layout(keys) == 'tao'  # tao's recogniser accepts these keys too
-    cl.register_layout(lightning, before='tao')
+    cl.register_layout(wrapped, before='tao')
     try:
-        assert list(cl.LAYOUTS)[0] == 'test-lightning'
-        assert cl.detect_layout(keys) == 'test-lightning'
+        assert list(cl.LAYOUTS)[:3] == ['tao6', 'test-wrapped', 'tao']
+        assert cl.detect_layout(keys) == 'test-wrapped'
         assert list(cl.to_model_layout(keys)[1]) == ['backbone.block1.0.attn.q.weight']
         with pytest.raises(ValueError, match='already registered'):
-            cl.register_layout(lightning)
+            cl.register_layout(wrapped)
     finally:
-        del cl.LAYOUTS['test-lightning']
+        del cl.LAYOUTS['test-wrapped']
     with pytest.raises(ValueError, match="no checkpoint layout 'nope'"):
-        cl.register_layout(lightning, before='nope')
+        cl.register_layout(wrapped, before='nope')
 
 
 def test_rename_rules():

@@ -2,8 +2,8 @@
 
 mmengine, mmseg's ``init_model`` and mmdeploy load checkpoints non-strictly: a mit_b2
 checkpoint in a mit_b5 model leaves the extra blocks random with a warning in a long log.
-The TAO tasks (evaluate, inference, export, resume) check first with
-:func:`check_checkpoint_fits`.
+The TAO tasks (evaluate, inference, export, resume, ``pretrained_model_path``) check first
+with :func:`check_checkpoint_fits`.
 """
 import re
 from typing import List, Mapping, Optional, Sequence, Tuple
@@ -11,6 +11,7 @@ from typing import List, Mapping, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from ....compat.checkpoint import CheckpointReadError
 from .layout import is_unused_classifier, to_model_layout
 from .reading import read_state_dict
 
@@ -33,7 +34,8 @@ def _stage_shape(sd: Mapping[str, torch.Tensor]) -> Optional[Tuple[Tuple[int, ..
     return tuple(dims), tuple(depths)
 
 
-def _likely_backbone(sd: Mapping[str, torch.Tensor]) -> Optional[str]:
+def likely_backbone(sd: Mapping[str, torch.Tensor]) -> Optional[str]:
+    """The backbone a whole-model state dict (``backbone.*``) looks like, in words."""
     from ...backbones import FAN_ARCHS, MIT_ARCHS
     shape = _stage_shape(sd)
     if shape is not None:
@@ -52,7 +54,7 @@ def _causes(ckpt_sd, missing, unexpected, shapes) -> List[str]:
     causes = []
     keys = missing + unexpected + [k for k, _, _ in shapes]
     if any(k.startswith('backbone.') for k in keys):
-        guess = _likely_backbone(ckpt_sd)
+        guess = likely_backbone(ckpt_sd)
         causes.append('the backbone differs from model.backbone.type' +
                       (f' (the checkpoint looks like {guess})' if guess else ''))
     pred = [(a, b) for k, a, b in shapes if k == 'decode_head.linear_pred.weight']
@@ -91,9 +93,9 @@ def check_state_dict_fits(model: nn.Module, state_dict: Mapping[str, torch.Tenso
     if not (missing or unexpected or shapes):
         return
     lines = [f'{source} does not fit the model:']
-    lines += _listing('missing from the checkpoint', missing)
-    lines += _listing('in the checkpoint but not in the model', unexpected)
-    lines += _listing('of another shape (model vs checkpoint)',
+    lines += key_listing('missing from the checkpoint', missing)
+    lines += key_listing('in the checkpoint but not in the model', unexpected)
+    lines += key_listing('of another shape (model vs checkpoint)',
                       [f'{k}: {list(a)} vs {list(b)}' for k, a, b in shapes])
     causes = _causes(ckpt, missing, unexpected, shapes)
     if causes:
@@ -102,11 +104,24 @@ def check_state_dict_fits(model: nn.Module, state_dict: Mapping[str, torch.Tenso
 
 
 def check_checkpoint_fits(model: nn.Module, filename: str) -> None:
-    """:func:`check_state_dict_fits` for a checkpoint file (read with ``weights_only``)."""
-    check_state_dict_fits(model, read_state_dict(filename), filename)
+    """:func:`check_state_dict_fits` for a checkpoint file (read with ``weights_only``).
+
+    Raises:
+        CheckpointMismatchError: The file holds no state dict, or it does not fit.
+        CheckpointReadError: The file cannot be read (unsafe, truncated, not a torch file,
+            encrypted without the means to decrypt it).
+    """
+    try:
+        state_dict = read_state_dict(filename)
+    except CheckpointReadError:
+        raise
+    except ValueError as err:  # e.g. a dict of other things than tensors
+        raise CheckpointMismatchError(f'{filename}: {err}') from None
+    check_state_dict_fits(model, state_dict, filename)
 
 
-def _listing(what: str, items: Sequence[str], limit: int = 8) -> List[str]:
+def key_listing(what: str, items: Sequence[str], limit: int = 8) -> List[str]:
+    """Message lines: how many keys are ``what``, and the first ``limit`` of them."""
     if not items:
         return []
     more = f' (and {len(items) - limit} more)' if len(items) > limit else ''

@@ -7,13 +7,22 @@ import torch
 Tensor = torch.Tensor
 
 
-def unwrap_checkpoint(ckpt: Mapping) -> 'OrderedDict[str, Tensor]':
+def unwrap_checkpoint(ckpt: Mapping, source: str = 'checkpoint'
+                      ) -> 'OrderedDict[str, Tensor]':
     """The tensor dict inside a checkpoint (``state_dict`` / ``model`` / flat), with
-    DataParallel's ``module.`` prefix removed.
+    DataParallel's ``module.`` prefix removed; a TAO-encrypted one decrypted first.
+
+    Args:
+        ckpt: The loaded checkpoint.
+        source: Where it came from, for messages.
 
     Raises:
         ValueError: An entry is not a tensor.
+        EncryptedCheckpointError: TAO encrypted it and it cannot be decrypted here.
     """
+    from ..tao_encryption import decrypt_checkpoint, is_encrypted
+    if is_encrypted(ckpt):
+        ckpt = decrypt_checkpoint(ckpt, source)
     for key in ('state_dict', 'model', 'module'):
         if isinstance(ckpt.get(key), Mapping):
             ckpt = ckpt[key]
@@ -33,4 +42,5 @@ def read_state_dict(filename: str) -> Dict[str, Tensor]:
         from safetensors.torch import load_file
         return load_file(filename)
     from mmengine.runner.checkpoint import CheckpointLoader
-    return unwrap_checkpoint(CheckpointLoader.load_checkpoint(filename, map_location='cpu'))
+    return unwrap_checkpoint(CheckpointLoader.load_checkpoint(filename, map_location='cpu'),
+                             filename)
