@@ -147,6 +147,10 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'),
 )
-custom_hooks = [dict(type='TAOStatusLoggerHook', interval=50), dict(type='ExperimentRecordHook')]
+custom_hooks = [
+    dict(type='TAOStatusLoggerHook', interval=50),
+    dict(type='ExperimentRecordHook'),
+    dict(type='TrainingCurvesHook'),
+]
 find_unused_parameters = True
 tao_spec = '{{ fileDirname }}/segformer_isbi_spec.yaml'

@@ -207,7 +207,8 @@ MAPPING: List[Rule] = [
       note="TAO's status.json (TAOStatusLoggerHook); checkpoints are written atomically "
       '(AtomicCheckpointHook); the resolved spec and class mapping are saved '
       '(ExperimentRecordHook); losses reach the logs without a host-device '
-      'synchronisation per iteration (DeferredRuntimeInfoHook)'),
+      'synchronisation per iteration (DeferredRuntimeInfoHook); loss, learning rate and '
+      'mIoU are drawn into <work_dir>/curves.png when training ends (TrainingCurvesHook)'),
     R('find_unused_parameters', 'train.trainer.find_unused_parameters'),
     R('load_from', 'train.resume_training_checkpoint_path',
       note='resume from this checkpoint (the TAO command also resumes from the newest '

@@ -203,3 +203,17 @@ def test_slide_and_multi_scale(tmp_path):
     assert tta['type'] == 'TestTimeAug' and cfg['tta_model'] == dict(type='SegTTAModel')
     assert tta['transforms'][0] == [dict(type='Resize', scale=(2048, 1024), keep_ratio=True)]
     assert tta['transforms'][1] == [dict(type='RandomFlip', prob=0.0, direction='horizontal')]
+
+
+def test_training_configs_draw_their_curves(cfg, tmp_path):
+    """Every generated config ends its custom hooks with TrainingCurvesHook (curves.png
+    in the work dir when training ends), after the status and record hooks; the written
+    file keeps it and the hook is registered."""
+    from mmengine.registry import HOOKS
+    assert [h['type'] for h in cfg['custom_hooks']] == [
+        'TAOStatusLoggerHook', 'ExperimentRecordHook', 'TrainingCurvesHook']
+    assert cfg['custom_hooks'][-1] == dict(type='TrainingCurvesHook')
+    out = str(tmp_path / 'cfg.py')
+    write_config(cfg, out)
+    assert Config.fromfile(out).custom_hooks[-1] == dict(type='TrainingCurvesHook')
+    assert HOOKS.get('TrainingCurvesHook') is not None
