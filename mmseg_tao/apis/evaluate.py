@@ -6,7 +6,9 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.runner import Runner
 
+from ..engine.status import StatusLogger, spec_form, tao6_scores, task_status
 from ..models.utils import check_checkpoint_fits
+from ..spec.translate import results_dir
 from .experiment import fast_prediction, prepare, single_process, task_config
 
 
@@ -25,13 +27,22 @@ def _num(x: float) -> str:
     return 'nan' if x != x else f'{x:.2f}'
 
 
+# TAO 6/7 also reports F1, precision and recall (MeanIoUMeter): extra columns in its form.
+TAO6_CLASS_COLUMNS = ('F1', 'Precision', 'Recall')
+TAO6_SUMMARY_COLUMNS = ('mF1', 'mPrecision', 'mRecall')
+_ROW_KEYS = dict(F1='Fscore')  # per_class rows of TAOIoUMetric name F1 mmseg's way
+
+
 def evaluation_tables(per_class: List[Dict], summary: Dict[str, float]) -> str:
-    """TAO's two tables: Class | IoU | Acc, then Scope | mIoU | mAcc | aAcc."""
-    classes = format_table(['Class', 'IoU', 'Acc'],
-                           [[r['Class'], _num(r['IoU']), _num(r['Acc'])] for r in per_class])
-    summ = format_table(['Scope', 'mIoU', 'mAcc', 'aAcc'],
-                        [['global', _num(summary['mIoU']), _num(summary['mAcc']),
-                          _num(summary['aAcc'])]])
+    """TAO's two tables: Class | IoU | Acc, then Scope | mIoU | mAcc | aAcc; with F1,
+    Precision, Recall (mF1, mPrecision, mRecall) when ``summary`` has ``mF1``."""
+    extra = 'mF1' in summary
+    cols = ['IoU', 'Acc', *(TAO6_CLASS_COLUMNS if extra else ())]
+    classes = format_table(['Class', *cols],
+                           [[r['Class'], *(_num(r.get(_ROW_KEYS.get(c, c), float('nan')))
+                                           for c in cols)] for r in per_class])
+    scols = ['mIoU', 'mAcc', 'aAcc', *(TAO6_SUMMARY_COLUMNS if extra else ())]
+    summ = format_table(['Scope', *scols], [['global', *(_num(summary[c]) for c in scols)]])
     return f'{classes}\nSummary:\n\n{summ}'
 
 
@@ -39,8 +50,20 @@ def evaluate(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'non
              tao_version: Optional[int] = None) -> Dict:
     """Evaluate ``evaluate.checkpoint`` on ``dataset.test_dataset`` with
     ``evaluate.batch_size`` images per pass in ``evaluate.precision``; print the tables
-    and write ``results.json`` to the evaluate results dir. Returns the results."""
+    and write ``results.json`` to the evaluate results dir. Returns the results.
+
+    ``status.json`` in the results dir gets TAO's lines: a TAO 6/7 spec RUNNING "Test
+    metrics generated." with ``kpi`` ``test_acc``, ``test_miou``, ``test_mf1``,
+    ``test_mprecision``, ``test_mrecall`` (fractions), and F1 / precision / recall join the
+    tables and ``results.json``; a TAO 5 spec the row of TAO 5.5's status hook (``mode:
+    "test"``, ``"Mean IOU"``, ``mAcc`` in %, the same as ``kpi``)."""
     spec = prepare(spec_path, overrides, 'evaluate', tao_version)
+    form = spec_form(spec)
+    with task_status(results_dir(spec, 'evaluate'), 'evaluate', form) as status:
+        return _evaluate(spec, launcher, form, status)
+
+
+def _evaluate(spec, launcher: str, form: int, status: StatusLogger) -> Dict:
     plan = single_process(spec, 'evaluate')
     cfg = task_config(spec, 'evaluate', launcher, plan)
     runner = Runner.from_cfg(cfg)
@@ -52,6 +75,16 @@ def evaluate(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'non
     result = dict(checkpoint=spec.evaluate.checkpoint,
                   num_images=len(runner.test_dataloader.dataset),
                   per_class=metric.per_class, summary=summary)
+    if form == 6:
+        kpi = {f'test_{k}': v for k, v in tao6_scores(metric, metrics).items()}
+        summary.update({k: round(kpi[f'test_{k.lower()}'] * 100, 2)
+                        for k in TAO6_SUMMARY_COLUMNS})
+        result['kpi'] = kpi
+        status.kpi = kpi
+        status.write(message='Test metrics generated.')
+    else:
+        status.kpi = {'Mean IOU': summary['mIoU'], 'mAcc': summary['mAcc']}
+        status.write(dict(mode='test', **status.kpi))
     print(evaluation_tables(metric.per_class, summary), flush=True)
     os.makedirs(cfg.work_dir, exist_ok=True)
     with open(osp.join(cfg.work_dir, 'results.json'), 'w', encoding='utf-8') as f:

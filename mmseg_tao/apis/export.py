@@ -13,11 +13,15 @@ from mmseg.registry import MODELS
 
 from ..compat.onnx_export import _default_is_dynamo
 from ..datasets.palette import Palette
+from ..engine.status import spec_form, task_status
 from ..models.utils import check_checkpoint_fits
+from ..spec.translate import results_dir
 from .deepstream import write_nvinfer_config
 from .experiment import prepare, task_config
 from .inference import list_images
 
+# TAO 5.5's first own line of export (cv/segformer/scripts/export.py).
+TAO5_EXPORT_START = '**********************Start logging for Export**********************.'
 # TAO 6's names for the dynamic batch axis (cv/segformer/utils/onnx_export.py).
 TAO6_DYNAMIC_AXES = {'input': {0: 'batch_size'}, 'output': {0: 'batch_size'}}
 
@@ -156,13 +160,27 @@ def export(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none'
 
     Returns ``{variant: {'file': path, 'agreement': percent, 'nvinfer': config path}}``
     (variants ``argmax`` / ``logits``, or ``tao6``).
+    ``status.json`` in the export results dir gets TAO's lines (a TAO 5 spec also TAO 5.5's
+    "Start logging for Export" and "Completed Export." lines).
+
     Raises:
         RuntimeError: If the agreement is below 99.9 %.
     """
+    spec = prepare(spec_path, overrides, 'export', tao_version)
+    form = spec_form(spec)
+    with task_status(results_dir(spec, 'export'), 'export', form) as status:
+        if form == 5:
+            status.write(message=TAO5_EXPORT_START)
+        results = _export(spec, launcher, check_images)
+        if form == 5:
+            status.write(message='Completed Export.')
+    return results
+
+
+def _export(spec, launcher: str, check_images: int) -> Dict[str, Dict]:
     from mmdeploy.apis import torch2onnx
     from mmdeploy.apis.utils import build_task_processor
 
-    spec = prepare(spec_path, overrides, 'export', tao_version)
     e = spec.export
     if e.input_channel != 3:
         raise ValueError('export.input_channel: the model takes 3-channel input (grayscale '
