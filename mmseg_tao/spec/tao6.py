@@ -13,11 +13,11 @@ from typing import List, Optional
 
 from .backbones import BACKBONES, TAO6_ONLY_BACKBONES
 from .correspondence import LINKS
-from .epochs import count_images  # noqa: F401  (re-exported: its home before epochs.py)
+from .epochs import count_images  # noqa: F401  (re-exported; defined here before)
 from .links import Context, to_tao5_form
 from .schema import ExperimentSpec
 from .tao6_schema import Tao6Spec
-from .task_checks import check_tao6_for_task  # noqa: F401  (re-exported, as count_images)
+from .task_checks import check_tao6_for_task  # noqa: F401  (re-exported; defined here before)
 
 # Keys only a TAO 6/7 spec has (TAO 5 has neither).
 TAO6_MARKERS = ('dataset.segment', 'train.num_epochs')
