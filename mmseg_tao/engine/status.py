@@ -204,12 +204,19 @@ def spec_form(spec: Any) -> int:
 
 def config_form(cfg: Mapping[str, Any]) -> int:
     """The TAO form of a generated config: its ``tao_version`` when set, else 6 when the
-    recorded spec (``tao_spec``) has TAO 6/7's keys (``dataset.segment``,
-    ``train.num_epochs``), else 5."""
+    recorded spec (``tao_spec``, or the YAML file it names) has TAO 6/7's keys
+    (``dataset.segment``, ``train.num_epochs``), else 5."""
     version = cfg.get('tao_version')
     if version is not None:
         return 6 if int(version) >= 6 else 5
     spec = cfg.get('tao_spec') or {}
+    if isinstance(spec, str):  # the spec file beside a config from tools/spec2cfg.py
+        import yaml
+        try:
+            with open(spec, encoding='utf-8') as f:
+                spec = yaml.safe_load(f) or {}
+        except OSError:
+            spec = {}
     dataset, train = spec.get('dataset') or {}, spec.get('train') or {}
     return 6 if 'segment' in dataset or 'num_epochs' in train else 5
 

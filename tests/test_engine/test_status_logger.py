@@ -255,8 +255,10 @@ def test_task_status_lines_and_failures(tmp_path):
     assert failure_message(KeyboardInterrupt(), 'train', 5) == 'Train was interrupted'
 
 
-def test_form_of_config_and_tao5_time_string():
+def test_form_of_config_and_tao5_time_string(tmp_path):
     assert config_form({'tao_spec': {'dataset': {'segment': {}}}}) == 6
+    (tmp_path / 'spec6.yaml').write_text(yaml.safe_dump({'train': {'num_epochs': 3}}))
+    assert config_form({'tao_spec': str(tmp_path / 'spec6.yaml')}) == 6  # spec2cfg's form
     assert config_form({'tao_spec': {'train': {'num_epochs': 3}}}) == 6
     assert config_form({'tao_spec': {'train': {'max_iters': 3}}}) == 5
     assert config_form({'tao_version': 7}) == 6 and config_form({}) == 5
