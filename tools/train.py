@@ -22,6 +22,7 @@ from mmseg_tao.apis.runner_cli import (
 )
 from mmseg_tao.datasets import DatasetError
 from mmseg_tao.engine import find_resume_checkpoint
+from mmseg_tao.utils.configs import example_data_hint
 
 
 def parse_args(argv=None):
@@ -54,7 +55,8 @@ def main(argv=None) -> int:
         try:
             runner.train()
         except DatasetError as err:  # the user's data, not a bug: no traceback
-            print(f'train.py: {args.config}: {err}', file=sys.stderr)
+            hint = example_data_hint(args.config, err.missing_dirs)
+            print(f'train.py: {args.config}: {err}{hint}', file=sys.stderr)
             return 2
     return 0
 

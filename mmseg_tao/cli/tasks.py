@@ -9,7 +9,7 @@ without a GPU). SPEC may also name a shipped spec (``mmseg-tao configs`` lists t
 import argparse
 from typing import Optional, Sequence
 
-from mmseg_tao.utils.configs import resolve_config
+from mmseg_tao.utils.configs import example_data_hint, resolve_config
 
 from .command import ExitCode, make_parser, run_main
 
@@ -62,8 +62,15 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None,
     from mmseg_tao.spec import SpecError
 
     def run(args: argparse.Namespace) -> ExitCode:
-        result = getattr(apis, task)(resolve_config(args.spec), args.overrides,
-                                     launcher=args.launcher, tao_version=args.tao_version)
+        spec = resolve_config(args.spec)
+        try:
+            result = getattr(apis, task)(spec, args.overrides, launcher=args.launcher,
+                                         tao_version=args.tao_version)
+        except DatasetError as err:  # the ISBI example says how to make its data
+            hint = example_data_hint(spec, err.missing_dirs)
+            if not hint:
+                raise
+            raise DatasetError(f'{err}{hint}', err.missing_dirs) from None
         return result if isinstance(result, int) else 0
 
     return run_main(build_parser(task, prog), run, argv, intermixed=True,

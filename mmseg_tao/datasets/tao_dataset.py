@@ -1,7 +1,6 @@
 """TAO's folder layout as an mmseg dataset: image / mask directory pairs and a palette."""
 import functools
 import logging
-import os
 import os.path as osp
 from typing import Callable, List, Optional, Sequence, Union
 
@@ -18,7 +17,17 @@ from .transforms.tao6_loading import LoadTAO6Annotations, load_tao6_mask
 
 
 class DatasetError(ValueError):
-    """Problems with the files of a dataset; the message lists them."""
+    """Problems with the files of a dataset; the message lists them.
+
+    Args:
+        message: The problems, one per line.
+        missing_dirs: The image or mask directories that do not exist (absolute), for a
+            caller that knows how such data is made (the ISBI example's commands).
+    """
+
+    def __init__(self, message: str, missing_dirs: Sequence[str] = ()):
+        super().__init__(message)
+        self.missing_dirs = list(missing_dirs)
 
 
 def _as_list(value: Union[None, str, Sequence[str]]) -> List[str]:
@@ -144,8 +153,10 @@ class TAOSegDataset(BaseSegDataset):
                 print_log(f'warning: {len(report.warnings) - 10} more warning(s)',
                           logger='current', level=logging.WARNING)
         if problems:
-            raise DatasetError('dataset problems:\n' + '\n'.join(f'  - {p}' for p in problems)
-                               + _layout_hint(self.img_dirs, self._abs))
+            missing = [self._abs(d) for d in (*self.img_dirs, *self.ann_dirs)
+                       if d is not None and not osp.isdir(self._abs(d))]
+            raise DatasetError('dataset problems:\n' + '\n'.join(f'  - {p}' for p in problems),
+                               missing_dirs=missing)
         return data_list
 
 
@@ -158,18 +169,6 @@ class TAOSegDataset(BaseSegDataset):
                                          label_transform=step.label_transform,
                                          backend_args=step.backend_args)
         return None
-
-
-def _layout_hint(img_dirs: Sequence[str], resolve) -> str:
-    """For a missing ``<root>/images/<split>``, the command that makes such a dataset."""
-    for d in img_dirs:
-        parts = osp.normpath(d).split(os.sep)
-        if len(parts) >= 2 and parts[-2] == 'images' and not osp.isdir(resolve(d)):
-            root = osp.join(*parts[:-2]) if len(parts) > 2 else '.'
-            return ('\nTo make an ISBI-layout dataset (images/<split>, masks/<split>) there: '
-                    f'python tools/prepare_isbi.py {root} (synthetic EM images; add --volume '
-                    'train-volume.tif --labels train-labels.tif for the ISBI 2012 data)')
-    return ''
 
 
 __all__ = ['TAOSegDataset', 'DatasetError', 'pair_files', 'pair_sorted', 'list_sorted',

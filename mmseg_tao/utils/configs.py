@@ -90,3 +90,34 @@ def find_shipped(name: str) -> Optional[str]:
         return config_path(name)
     except FileNotFoundError:
         return None
+
+
+# The shipped examples that read ISBI-layout data, which `mmseg-tao prepare-isbi` makes.
+ISBI_EXAMPLES = ('segformer_isbi.py', 'segformer_mit-b0_isbi.py',
+                 'segformer_fan-tiny-hybrid_isbi.py', 'tao_specs/segformer_isbi.yaml',
+                 'tao_specs/segformer_isbi_tao6.yaml')
+
+
+def is_isbi_example(path: str) -> bool:
+    """Whether ``path`` is one of the shipped ISBI example configs or specs."""
+    real = osp.realpath(path)
+    return any(real == osp.realpath(p) for p in map(find_shipped, ISBI_EXAMPLES) if p)
+
+
+def example_data_hint(path: str, missing_dirs: List[str]) -> str:
+    """For a shipped ISBI example whose ``<root>/images/<split>`` folders are missing, the
+    command that makes them there; ``''`` for any other config or spec (a user's own data
+    is not ours to guess)."""
+    if not missing_dirs or not is_isbi_example(path):
+        return ''
+    roots = []
+    for d in missing_dirs:
+        parts = osp.normpath(d).split(os.sep)
+        if len(parts) >= 2 and parts[-2] in ('images', 'masks'):
+            root = os.sep.join(parts[:-2]) or '.'
+            roots += [root] if root not in roots else []
+    if not roots:
+        return ''
+    return ('\nThe ISBI example reads ISBI-layout data (images/<split>, masks/<split>); make '
+            f'it with: mmseg-tao prepare-isbi {roots[0]} (synthetic EM images; add --volume '
+            'train-volume.tif --labels train-labels.tif for the ISBI 2012 data)')

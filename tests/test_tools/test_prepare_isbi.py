@@ -60,7 +60,7 @@ def test_headline_command_on_a_fresh_checkout(tmp_path):
     proc = run(*train, cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert 'image directory data/isbi/images/train does not exist' in proc.stderr
-    assert 'python tools/prepare_isbi.py data/isbi' in proc.stderr
+    assert 'mmseg-tao prepare-isbi data/isbi' in proc.stderr
     assert 'Traceback' not in proc.stderr
     proc = run(TOOL, 'data/isbi', '--num-train', '2', '--num-val', '1', '--size', '64',
                cwd=tmp_path)
