@@ -8,6 +8,7 @@ import mmcv
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 from mmseg.apis import inference_model, init_model
 
@@ -75,8 +76,10 @@ def _inference(spec, launcher: str, device: Optional[str]) -> List[str]:
         cfg.model.test_cfg = slide_test_cfg((spec.model.input_height, spec.model.input_width))
         cfg.test_pipeline = [t for t in cfg.test_pipeline if t['type'] != 'Resize']
     device = device or ('cuda' if plan.device == 'cuda' else 'cpu')
-    model = init_model(cfg, spec.inference.checkpoint, device=device)
+    # Checked before any weight is loaded (init_model would load non-strictly).
+    model = init_model(cfg, device=device)
     check_checkpoint_fits(model, spec.inference.checkpoint)
+    load_checkpoint(model, spec.inference.checkpoint, map_location='cpu')
     fast_prediction(model, spec.inference.precision, spec.inference.compile)
     palette = Palette.of(cfg.tao_palette)
     img_dir = spec.dataset.test_dataset.img_dir

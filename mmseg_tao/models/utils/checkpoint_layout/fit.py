@@ -85,7 +85,7 @@ def check_state_dict_fits(model: nn.Module, state_dict: Mapping[str, torch.Tenso
     try:
         ckpt = to_model_layout(state_dict, model_keys=own)[1]
     except ValueError as err:
-        raise CheckpointMismatchError(str(err)) from None
+        raise CheckpointMismatchError(f'{source}: {err}') from None
     missing = [k for k in own if k not in ckpt and not is_unused_classifier(k)]
     unexpected = [k for k in ckpt if k not in own]
     shapes = [(k, tuple(own[k].shape), tuple(ckpt[k].shape)) for k in own

@@ -169,9 +169,9 @@ def detect_layout(state_dict: Mapping[str, Tensor]) -> str:
         if layout.recognise(keys):
             return layout.name
     sample = ', '.join(keys[:5])
-    raise ValueError('unrecognised checkpoint layout: expected a SegFormer MiT (TAO / '
-                     'NVlabs, mmseg or Hugging Face names) or a FAN hybrid state dict; '
-                     f'first keys: {sample}')
+    raise ValueError('unrecognised checkpoint layout: expected a SegFormer MiT (TAO 5 / '
+                     'NVlabs, TAO 6/7, mmseg or Hugging Face names) or a FAN hybrid state '
+                     f'dict; first keys: {sample}')
 
 
 def convert_state_dict(state_dict: Mapping[str, Tensor],
