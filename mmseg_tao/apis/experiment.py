@@ -49,6 +49,12 @@ def task_config(spec: ExperimentSpec, task: str, launcher: str = 'none',
                    val_evaluator=None)
         cfg['model']['backbone']['init_cfg'] = None
         cfg['custom_hooks'] = []
+        if task == 'evaluate' and cfg.get('test_dataloader'):
+            # A broken or mismatched file: one message before the run, not an assertion
+            # from inside the data loader.
+            cfg['test_dataloader'] = dict(cfg['test_dataloader'])
+            cfg['test_dataloader']['dataset'] = dict(cfg['test_dataloader']['dataset'],
+                                                     check_data=True)
     return Config(cfg)
 
 

@@ -12,23 +12,52 @@ from mmengine.runner import load_checkpoint
 from mmengine.utils import ProgressBar
 from mmseg.apis import inference_model, init_model
 
+from ..datasets.pairing import IMG_SUFFIXES, list_sorted, scan_dir
 from ..datasets.palette import Palette
-from ..datasets.tao_dataset import IMG_SUFFIXES, scan_dir
+from ..datasets.tao_dataset import DatasetError
 from ..engine.status import spec_form, task_status
 from ..models.utils import check_checkpoint_fits
 from ..spec.translate import results_dir, slide_test_cfg
 from .experiment import fast_prediction, prepare, single_process, task_config
 
 
-def list_images(dirs: Sequence[str], root: Optional[str] = None) -> List[Tuple[str, str]]:
-    """(image path, relative stem) for every image under ``dirs``, sorted."""
+def list_images(dirs: Sequence[str], root: Optional[str] = None,
+                tao6: bool = False) -> List[Tuple[str, str]]:
+    """(image path, relative stem) for every image under ``dirs``, sorted: recursively by
+    suffix (TAO 5, mmseg), or each folder's entries sorted by full name, not recursive, no
+    suffix filter, as TAO 6/7's predict step lists them (``tao6``).
+
+    Raises:
+        DatasetError: A folder is missing, or there is no image at all.
+    """
     out = []
     for d in dirs:
         d = d if osp.isabs(d) or not root else osp.join(root, d)
         if not osp.isdir(d):
-            raise FileNotFoundError(f'image directory {d} does not exist')
-        out += [(path, rel) for rel, path in sorted(scan_dir(d, IMG_SUFFIXES).items())]
+            raise DatasetError(f'image directory {d} does not exist', missing_dirs=[d])
+        if tao6:
+            out += [(path, osp.splitext(osp.basename(path))[0]) for path in list_sorted(d)]
+        else:
+            out += [(path, rel) for rel, path in sorted(scan_dir(d, IMG_SUFFIXES).items())]
+    if not out:
+        raise DatasetError(f'no images in {", ".join(dirs)} (dataset.test_dataset.img_dir)')
     return out
+
+
+def read_image(path: str) -> np.ndarray:
+    """The image as BGR, its EXIF orientation not applied (as TAO reads it).
+
+    Raises:
+        DatasetError: The file is not a readable image (truncated, another format).
+    """
+    image = None
+    try:
+        image = mmcv.imread(path, flag='color_ignore_orientation')
+    except Exception:  # noqa: B902 - decoders raise anything on a broken file
+        pass
+    if image is None:
+        raise DatasetError(f'{path}: not a readable image (truncated or not an image file)')
+    return image
 
 
 def overlay(image_bgr: np.ndarray, mask: np.ndarray, colors: Sequence[Sequence[int]],
@@ -83,17 +112,18 @@ def _inference(spec, launcher: str, device: Optional[str]) -> List[str]:
     fast_prediction(model, spec.inference.precision, spec.inference.compile)
     palette = Palette.of(cfg.tao_palette)
     img_dir = spec.dataset.test_dataset.img_dir
-    images = list_images([img_dir] if isinstance(img_dir, str) else img_dir,
-                         spec.dataset.data_root)
-    mask_dir, vis_dir = osp.join(cfg.work_dir, 'mask_tao'), osp.join(cfg.work_dir, 'vis_tao')
     tao6 = getattr(spec, 'tao6', None)
+    images = list_images([img_dir] if isinstance(img_dir, str) else img_dir,
+                         spec.dataset.data_root, tao6=tao6 is not None)
+    mask_dir, vis_dir = osp.join(cfg.work_dir, 'mask_tao'), osp.join(cfg.work_dir, 'vis_tao')
     written = []
     batch_size = spec.inference.batch_size or 1
     progress = ProgressBar(len(images))
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
-        results = inference_model(model, [path for path, _ in batch])
-        for (path, rel), result in zip(batch, results):
+        arrays = [read_image(path) for path, _ in batch]  # decoded once, checked
+        results = inference_model(model, arrays)
+        for (path, rel), image, result in zip(batch, arrays, results):
             mask_path = osp.join(mask_dir, rel + '.png')
             os.makedirs(osp.dirname(mask_path), exist_ok=True)
             if tao6 is not None:
@@ -102,7 +132,6 @@ def _inference(spec, launcher: str, device: Optional[str]) -> List[str]:
                 write_tao6_outputs(path, pred, cfg.work_dir, name, tao6.dataset.segment)
             else:
                 pred = result.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
-                image = mmcv.imread(path, flag='color')
                 mmcv.imwrite(overlay(image, pred, palette.colors,
                                      spec.inference.overlay_opacity),
                              osp.join(vis_dir, rel + '.png'))
