@@ -46,9 +46,9 @@ def test_train_evaluate_inference_export(demo):
     tao('train', '-e', spec, 'train.max_iters=300', 'train.validation_interval=300',
         'train.checkpoint_interval=300')
     rows = [json.loads(x) for x in open(demo / 'results' / 'train' / 'status.json')]
-    val = [r for r in rows if 'kpi' in r and r['kpi']]
-    assert val and val[-1]['iteration'] == 300
-    miou = val[-1]['kpi']['mIoU']
+    val = [r for r in rows if r.get('mode') == 'val']  # TAO 5.5's validation rows
+    assert val and val[-1]['cur_iter'] == 300
+    miou = val[-1]['kpi']['Mean IOU']
     assert miou > MIN_MIOU
 
     ckpt = f'{demo}/results/train/iter_300.pth'

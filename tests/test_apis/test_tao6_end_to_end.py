@@ -87,9 +87,11 @@ def test_multiclass_rgb_palette_spec(shapes_rgb):
     # schedule of the TAO 5 demo test.
     assert 'x 25 iterations per epoch' in out and '= 300 iterations' in out
     rows = [json.loads(x) for x in open(results / 'train' / 'status.json')]
-    val = [r for r in rows if r.get('kpi')]
-    assert val and val[-1]['iteration'] == 300
-    miou = val[-1]['kpi']['mIoU']
+    # TAO 6's status lines: the epoch line, and the validation kpi as fractions
+    val = [r for r in rows if r.get('message') == 'Eval metrics generated.']
+    epochs = [r for r in rows if r.get('message') == 'Training loop in progress']
+    assert val and epochs and epochs[-1]['step'] == 300
+    miou = val[-1]['kpi']['val_miou'] * 100
     assert miou > MIN_MIOU
     record = yaml.safe_load(open(results / 'train' / 'experiment_spec.yaml'))
     assert record['dataset']['segment']['num_classes'] == 4  # recorded in TAO 6's form

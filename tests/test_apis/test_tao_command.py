@@ -173,4 +173,7 @@ def test_checkpoint_of_another_model_is_refused(experiment, tmp_path, task, over
     assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]
     assert 'iter_4.pth does not fit the model' in run.stderr and cause in run.stderr
     assert 'Traceback' not in run.stderr
-    assert not [f for f in os.listdir(tmp_path) if f.endswith(('.png', '.onnx', '.json'))]
+    assert not [f for f in os.listdir(tmp_path)
+                if f.endswith(('.png', '.onnx', '.json')) and f != 'status.json']
+    statuses = [json.loads(x)['status'] for x in open(tmp_path / 'status.json')]
+    assert statuses[0] == 'STARTED' and statuses[-1] == 'FAILURE'  # as TAO's monitor_status
