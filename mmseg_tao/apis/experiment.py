@@ -27,6 +27,7 @@ def task_config(spec: ExperimentSpec, task: str, launcher: str = 'none',
     """
     plan = plan or plan_launch(spec, task, launched=launcher != 'none')
     cfg = spec_to_config(spec)
+    mask_encryption_key(cfg.get('tao_spec'))
     cfg['work_dir'] = results_dir(spec, task)
     cfg['launcher'] = launcher
     cfg['env_cfg']['dist_cfg'] = dict(backend=plan.backend)
@@ -77,6 +78,18 @@ def encryption_key(spec: ExperimentSpec) -> Optional[str]:
     """The spec's top-level ``encryption_key`` (a TAO 6/7 spec's own, or TAO 5's)."""
     tao6 = getattr(spec, 'tao6', None)
     return getattr(tao6, 'encryption_key', None) or spec.encryption_key
+
+
+def mask_encryption_key(node) -> None:
+    """Mask every set ``encryption_key`` of the recorded spec in place: the config is
+    written into the work dir and its log (TAO masks the key in its logs too); the loader
+    has the key from :func:`prepare`."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'encryption_key' and value:
+                node[key] = '*' * 8
+            else:
+                mask_encryption_key(value)
 
 
 def _free_port() -> int:

@@ -36,12 +36,13 @@ def train(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none',
 def _announce_start(cfg) -> None:
     """Say where training starts; a TAO 6/7 (Lightning) checkpoint to resume from gives
     its weights only (``cfg.resume`` turned off): its optimizer, scheduler and loop state
-    are Lightning's, which mmengine cannot restore."""
+    are Lightning's, which mmengine cannot restore. (A Lightning file that also carries
+    mmengine's resume state, ``message_hub`` and ``meta``, resumes fully.)"""
     if not cfg.get('resume'):
         print(f'starting from the weights of {cfg.load_from}', flush=True)
         return
     ckpt = CheckpointLoader.load_checkpoint(cfg.load_from, map_location='cpu')
-    if isinstance(ckpt, dict) and is_lightning_checkpoint(ckpt):
+    if isinstance(ckpt, dict) and is_lightning_checkpoint(ckpt) and 'message_hub' not in ckpt:
         cfg.resume = False
         print(f'{cfg.load_from} is a TAO 6/7 (PyTorch Lightning) checkpoint (epoch '
               f"{ckpt.get('epoch')}, step {ckpt.get('global_step')}): resuming from its "

@@ -13,6 +13,7 @@ import os.path as osp
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -52,11 +53,13 @@ def make_tao6_data(root: Path, n_train: int = 4, n_val: int = 2) -> Path:
 
 
 def tao6_spec(path: Path, data: Path, checkpoint: str, backbone: str = 'mit_b0',
-              **train) -> str:
+              top: Optional[dict] = None, **train) -> str:
     """A TAO 6/7 spec over ``data``: 3 classes, img_size 64, decoder width 256 (TAO's
     default, as in the record); ``checkpoint`` for evaluate, inference and export (export
-    at the record's 64 x 96 input)."""
+    at the record's 64 x 96 input); ``top``: other top-level keys; ``train``: keys of
+    ``train``."""
     spec = dict(
+        **(top or {}),
         results_dir=str(path.parent / 'results'),
         model=dict(backbone=dict(type=backbone),
                    decode_head=dict(decoder_params=dict(embed_dim=256))),
@@ -191,3 +194,27 @@ def test_convert_checkpoint_to_tao6_and_back(name, tmp_path):
         with torch.no_grad():
             got = other.decode_head.forward(other.extract_feat(x))
         assert torch.equal(got, expected), osp.basename(path)
+
+
+@pytest.mark.slow  # runs the task
+def test_encrypted_tao6_file_with_the_spec_key(tao6_file, tmp_path, monkeypatch, capsys):
+    """The spec's top-level ``encryption_key`` reaches the loader (NVIDIA's codec played by
+    the stand-in of test_tao_encryption.py); it is written nowhere."""
+    from mmseg_tao.models.utils import set_encryption_key
+    from test_models.test_utils.test_tao_encryption import _codec_module, save_encrypted
+    package = type(sys)('eff')
+    package.codec = _codec_module([])
+    monkeypatch.setitem(sys.modules, 'eff', package)
+    monkeypatch.setitem(sys.modules, 'eff.codec', package.codec)
+    _, data, _ = tao6_file
+    ckpt = str(tmp_path / 'segformer_model_latest.pth')
+    save_encrypted(ckpt, oracle_state_dict('mit_b0'), 'tlt_encode')
+    spec = tao6_spec(tmp_path / 'spec.yaml', data, ckpt, top=dict(encryption_key='tlt_encode'))
+    try:
+        assert main(['evaluate', '-e', spec]) == 0, capsys.readouterr().err[-3000:]
+        assert main(['evaluate', '-e', spec, 'encryption_key=wrong']) == 2
+        assert 'does not decrypt with the given encryption_key' in capsys.readouterr().err
+    finally:
+        set_encryption_key(None)
+    written = [p for p in (tmp_path / 'results').rglob('*') if p.is_file()]
+    assert written and not [p for p in written if b'tlt_encode' in p.read_bytes()]
