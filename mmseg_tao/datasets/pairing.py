@@ -13,16 +13,14 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
+# TAO 6's listing rule, shared with the spec's epoch count (torch-free, in spec/).
+from ..spec.listing import list_sorted
+from ..spec.listing import suffixes as _suffixes
+
 IMG_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 MASK_SUFFIXES = ('.png', '.bmp', '.tif', '.tiff')
 
 Pairs = List[Tuple[str, Optional[str]]]
-
-
-def _suffixes(suffix: Optional[str], default: Tuple[str, ...]) -> Tuple[str, ...]:
-    if not suffix:
-        return default
-    return ((suffix if suffix.startswith('.') else '.' + suffix).lower(), )
 
 
 def scan_dir(root: str, suffixes: Tuple[str, ...]) -> Dict[str, str]:
@@ -36,16 +34,6 @@ def scan_dir(root: str, suffixes: Tuple[str, ...]) -> Dict[str, str]:
                 rel = osp.relpath(osp.join(dirpath, stem), root)
                 found.setdefault(rel, osp.join(dirpath, name))
     return found
-
-
-def list_sorted(folder: str, suffix: Optional[str] = None) -> List[str]:
-    """The entries of ``folder`` as TAO 6 lists them: not recursive, every name (no suffix
-    filter unless ``suffix`` is given), sorted by full file name; full paths."""
-    names = sorted(os.listdir(folder))
-    if suffix:
-        wanted = _suffixes(suffix, ())[0]
-        names = [n for n in names if n.lower().endswith(wanted)]
-    return [osp.join(folder, n) for n in names]
 
 
 def _missing_dirs(img_dir: str, ann_dir: Optional[str]) -> List[str]:

@@ -154,11 +154,13 @@ def _schedule_to5(spec6, out, ctx: Context) -> None:
     t.validation_interval = t6.validation_interval * per_epoch
     t.logging_interval = min(50, t.max_iters)
     t.trainer.lr_config.warmup_iters = t.max_iters // 100 if t6.optim.policy == 'linear' else 0
+    unit = 'step' if step else 'epoch'
     ctx.notes.append(
         f'train.num_epochs {t6.num_epochs} x {per_epoch} iterations per epoch ({images} '
         f'training images / (batch {seg.batch_size} x {procs} process(es)), rounded up) = '
-        f'{t.max_iters} iterations; checkpoints every {t.checkpoint_interval}, validation '
-        f'every {t.validation_interval} iterations')
+        f'{t.max_iters} iterations (the learning-rate schedule); validation every '
+        f'{t6.validation_interval} epoch(s), checkpoints every {t6.checkpoint_interval} '
+        f'{unit}(s)')
 
 
 def _schedule_to6(spec5, out6, ctx: Context) -> None:

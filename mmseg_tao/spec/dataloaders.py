@@ -56,9 +56,10 @@ def split_dataset(spec: ExperimentSpec, split: str, pipeline) -> Optional[dict]:
         unknown_label=d.unknown_label, ignore_index=IGNORE_INDEX,
         check_data=split != 'test', pipeline=pipeline)
     if tao6_of(spec):
-        # TAO 6 pairs images and masks by sorted order and decodes masks itself
-        # (LoadTAO6Annotations): colours outside the palette are class 0, not errors.
-        out.update(pairing='sorted', check_data=False)
+        # TAO 6 pairs images and masks by sorted order; every file is still checked before
+        # the first iteration, masks by TAO 6's rule (LoadTAO6Annotations in the pipeline:
+        # colours outside the palette are class 0, not errors).
+        out.update(pairing='sorted')
     return out
 
 

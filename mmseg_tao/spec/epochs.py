@@ -2,20 +2,23 @@
 import math
 import os.path as osp
 
-from ..datasets.tao_dataset import IMG_SUFFIXES, scan_dir
+from .listing import list_sorted
 
 
 def count_images(root: str, split: str) -> int:
-    """Images in ``root/images/split`` (what TAO 6 lists for an epoch); 0 without it."""
+    """The length of TAO 6's training epoch: the entries of ``root/images/split``
+    (``len(os.listdir(...))``, not recursive, no suffix filter, as TAO's dataset lists
+    them); 0 without the folder."""
     folder = osp.join(root, 'images', split)
     if not osp.isdir(folder):
         return 0
-    return len(scan_dir(folder, IMG_SUFFIXES))
+    return len(list_sorted(folder))
 
 
 def iters_per_epoch(images: int, processes: int, batch_size: int) -> int:
     """Iterations of one epoch: each process gets ``ceil(images / processes)`` images (as
-    TAO's distributed sampler pads), in batches of ``batch_size`` (the last one partial).
+    TAO's distributed sampler pads), in batches of ``batch_size`` (the last one partial:
+    TAO's ``drop_last=False``).
 
     >>> iters_per_epoch(10, 1, 4)
     3

@@ -4,6 +4,13 @@ from typing import Any, Dict
 from ..datasets.palette import IGNORE_INDEX
 from .writer import Ref
 
+#: Every image-loading step of a generated pipeline: images are read as stored, without
+#: applying an EXIF orientation tag (cv2 IMREAD_IGNORE_ORIENTATION), as TAO 6/7 reads them
+#: (``Image.open(path).convert('RGB')``) and as masks are read; a rotated photograph would
+#: no longer fit its mask. Written into the config, so that mmseg's inference and mmdeploy,
+#: which build ``test_pipeline`` themselves, read images the same way.
+LOAD_IMAGE = dict(type='LoadImageFromFile', color_type='color_ignore_orientation')
+
 
 def skeleton() -> Dict[str, Any]:
     """The config's fixed structure; the rules of :data:`~mmseg_tao.spec.tao5_mapping.MAPPING`
@@ -13,6 +20,8 @@ def skeleton() -> Dict[str, Any]:
         env_cfg=dict(cudnn_benchmark=True,
                      mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                      dist_cfg=dict(backend='nccl')),
+        # mmengine's deterministic is torch's strict mode (on CUDA, bilinear upsampling's
+        # backward raises); TAODeterminismHook sets TAO's warn-only mode instead.
         randomness=dict(seed=None, deterministic=False),
         log_level='INFO',
         work_dir=None,
@@ -34,7 +43,7 @@ def skeleton() -> Dict[str, Any]:
             test_cfg=dict(mode='whole')),
         sync_bn=None,
         train_pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(LOAD_IMAGE),
             dict(type='LoadTAOAnnotations'),
             dict(type='RandomResize', scale=None, ratio_range=None, keep_ratio=True),
             dict(type='RandomCrop', crop_size=None, cat_max_ratio=None),
@@ -43,14 +52,14 @@ def skeleton() -> Dict[str, Any]:
             dict(type='PackSegInputs'),
         ],
         test_pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(LOAD_IMAGE),
             dict(type='Resize', scale=None, keep_ratio=True),
             dict(type='LoadTAOAnnotations'),
             dict(type='PackSegInputs'),
         ],
         tta_model=dict(type='SegTTAModel'),
         tta_pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(LOAD_IMAGE),
             dict(type='TestTimeAug', transforms=[
                 [dict(type='Resize', scale=None, keep_ratio=True)],
                 [dict(type='RandomFlip', prob=0.0, direction='horizontal')],
@@ -84,6 +93,7 @@ def skeleton() -> Dict[str, Any]:
             visualization=dict(type='SegVisualizationHook')),
         custom_hooks=[dict(type='TAOStatusLoggerHook', interval=None),
                       dict(type='ExperimentRecordHook'),
+                      dict(type='TAODeterminismHook', deterministic=False),
                       dict(type='TrainingCurvesHook')],
         log_processor=dict(by_epoch=False),
         vis_backends=[dict(type='LocalVisBackend')],

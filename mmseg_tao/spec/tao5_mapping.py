@@ -53,16 +53,31 @@ def results_dir(spec: ExperimentSpec, task: str = 'train') -> str:
     return osp.join(spec.results_dir, task) if spec.results_dir else osp.join('work_dirs', task)
 
 
+# mmengine cannot chain from a factor of 0 (LinearLR divides by it): the smallest start.
+_MIN_WARMUP_RATIO = 1e-12
+
+
 def _schedulers(spec: ExperimentSpec) -> List[dict]:
-    lr = spec.train.trainer.lr_config
-    end = min(lr.warmup_iters, spec.train.max_iters)
+    """TAO 5's poly schedule with linear warm-up, per iteration, as mmcv 1.x ran it
+    (TAO 5.0 - 5.3, ``LrUpdaterHook``): at iteration i < T = max_iters the rate is
+    ``poly(i) = (lr - min_lr) * (1 - i / T) ** power + min_lr`` and, while i < w =
+    warmup_iters, ``poly(i) * (1 - (1 - i / w) * (1 - warmup_ratio))``.
+
+    mmengine's schedulers multiply the same rate step by step: PolyLR over T + 1 steps has
+    the factor ``(1 - i / T) ** power`` at step i (it reaches its end at step ``end - 1``),
+    and LinearLR from warmup_ratio over w + 1 steps reaches 1 at i = w. (TAO 5.5 writes
+    ``LinearLR(end=w)``, which for w = 1 never steps: the rate stays warmup_ratio x lr and
+    PolyLR decays from there.) Exact with ``min_lr`` 0, TAO's default; with ``min_lr`` > 0
+    the warm-up's steps scale ``min_lr`` too, which moves the rate by about
+    ``min_lr * power * w * ln(w) / T`` at most (chained schedulers cannot add a constant).
+    """
+    lr, total = spec.train.trainer.lr_config, spec.train.max_iters
     out = []
-    if end > 0:
-        out.append(dict(type='LinearLR', start_factor=lr.warmup_ratio, by_epoch=False,
-                        begin=0, end=end))
-    if end < spec.train.max_iters:
-        out.append(dict(type='PolyLR', eta_min=lr.min_lr, power=lr.power, by_epoch=False,
-                        begin=end, end=spec.train.max_iters))
+    if lr.warmup_iters > 0:
+        out.append(dict(type='LinearLR', start_factor=max(lr.warmup_ratio, _MIN_WARMUP_RATIO),
+                        end_factor=1.0, by_epoch=False, begin=0, end=lr.warmup_iters + 1))
+    out.append(dict(type='PolyLR', eta_min=lr.min_lr, power=lr.power, by_epoch=False,
+                    begin=0, end=total + 1))
     return out
 
 
@@ -90,7 +105,12 @@ R = Rule
 MAPPING: List[Rule] = [
     # ---- environment
     R('randomness.seed', 'train.exp_config.manual_seed'),
-    R('randomness.deterministic', 'train.exp_config.deterministic'),
+    R('custom_hooks[TAODeterminismHook].deterministic', 'train.exp_config.deterministic',
+      note="TAO 7.0.1's deterministic mode (TAODeterminismHook, when training starts): "
+      'cudnn.deterministic, torch.use_deterministic_algorithms(True, warn_only=True), '
+      'CUBLAS_WORKSPACE_CONFIG :4096:8 unless set, the math attention kernel; not '
+      "mmengine's randomness.deterministic, torch's strict mode, with which bilinear "
+      "upsampling's backward raises on CUDA at the first step (TAO 5.5 uses it)"),
     R('env_cfg.cudnn_benchmark', 'train.exp_config.env_cfg.cudnn_benchmark',
       note='cuDNN autotuning of convolution algorithms'),
     R('log_level', 'train.exp_config.log_level'),
@@ -197,8 +217,11 @@ MAPPING: List[Rule] = [
       lambda g: dict(max_norm=g, norm_type=2) if g else None,
       'gradient-norm clipping when > 0 (TAO ignores grad_clip)'),
     R('param_scheduler', ('train.trainer.lr_config', 'train.max_iters'), Whole(_schedulers),
-      'LinearLR warm-up (start_factor warmup_ratio) to min(warmup_iters, max_iters), then '
-      'PolyLR to max_iters (TAO: fixed end 160000)'),
+      "mmcv 1.x's poly schedule with linear warm-up (TAO 5.0 - 5.3), per iteration: PolyLR "
+      'from iteration 0 over max_iters + 1 steps (factor (1 - i / max_iters)^power; TAO 5.5: '
+      'a fixed end of 160000), times a LinearLR warm-up from warmup_ratio that reaches 1 at '
+      'warmup_iters (TAO 5.5\'s LinearLR(end=warmup_iters) never steps for warmup_iters 1 '
+      'and keeps the rate at warmup_ratio x lr)'),
     R('default_hooks.checkpoint.interval', 'train.checkpoint_interval'),
     R('default_hooks.checkpoint.max_keep_ckpts', 'train.max_keep_ckpts',
       lambda s: -1 if s is None else s, 'null (every checkpoint kept) is -1'),
@@ -212,7 +235,8 @@ MAPPING: List[Rule] = [
     R('find_unused_parameters', 'train.trainer.find_unused_parameters'),
     R('load_from', 'train.resume_training_checkpoint_path',
       note='resume from this checkpoint (the TAO command also resumes from the newest '
-      'iter_N.pth in the results dir)'),
+      'complete checkpoint in the results dir: iter_N.pth, or TAO 6/7\'s '
+      'model_epoch_E_step_S.pth)'),
     R('resume', ('train.resume_training_checkpoint_path', 'train.resume'),
       lambda p, r: bool(p) or r, 'true when resume_training_checkpoint_path is set, else '
       'train.resume'),

@@ -8,7 +8,9 @@ import dataclasses
 from typing import List, Optional
 
 from ..datasets.transforms.tao6_pipeline import tao6_test_pipeline, tao6_train_pipeline
+from . import tao6_training as training
 from .rules import Rule, Whole
+from .skeleton import LOAD_IMAGE
 
 
 def _colors(spec) -> List[list]:
@@ -34,13 +36,13 @@ def _load_annotations(spec) -> dict:
 def train_pipeline(spec) -> List[dict]:
     """The training pipeline of a TAO 6/7 spec (``Tao6Spec``)."""
     seg = spec.dataset.segment
-    return [dict(type='LoadImageFromFile'), _load_annotations(spec),
+    return [dict(LOAD_IMAGE), _load_annotations(spec),
             *tao6_train_pipeline(dataclasses.asdict(seg.augmentation), seg.img_size)]
 
 
 def test_pipeline(spec) -> List[dict]:
     """The test pipeline of a TAO 6/7 spec (``Tao6Spec``)."""
-    return [dict(type='LoadImageFromFile'), _load_annotations(spec),
+    return [dict(LOAD_IMAGE), _load_annotations(spec),
             *tao6_test_pipeline(spec.dataset.segment.img_size)]
 
 
@@ -56,25 +58,6 @@ def _optimizer(optim) -> dict:
                     weight_decay=optim.weight_decay)
     return dict(type='AdamW' if optim.optim == 'adamw' else 'Adam', lr=optim.lr,
                 betas=(0.9, 0.999), weight_decay=optim.weight_decay)
-
-
-def _schedulers(spec) -> List[dict]:
-    """TAO 6's schedules. ``linear`` (per iteration): factor 1e-6 + (1 - 1e-6) * i / w for
-    i < w = total // 100, then 1 - (i - w) / (T + 1) for the T = total - w others. mmengine's
-    LinearLR reaches ``end_factor`` at step ``end - 1``, so the warm-up ends at w + 1 (factor 1
-    at i = w, where the decay starts) and the decay ends at 2 / (T + 1) at i = total - 1.
-    ``step``: x0.1 every num_epochs // 3 epochs."""
-    total = spec.train.max_iters
-    if spec.tao6.train.optim.policy == 'step':
-        epochs = max(1, spec.tao6.train.num_epochs // 3)
-        return [dict(type='StepLR', step_size=epochs * (spec.iters_per_epoch or 1), gamma=0.1,
-                     by_epoch=False, begin=0, end=total)]
-    warm = total // 100
-    out = [dict(type='LinearLR', start_factor=1e-6, end_factor=1.0, by_epoch=False, begin=0,
-                end=warm + 1)] if warm else []
-    rest = total - warm
-    return out + [dict(type='LinearLR', start_factor=1.0, end_factor=2.0 / (rest + 1),
-                       by_epoch=False, begin=warm, end=total)]
 
 
 def _vis_backends(tensorboard: bool) -> List[dict]:
@@ -115,13 +98,37 @@ MAPPING_TAO6: List[Rule] = [
     R('optim_wrapper.paramwise_cfg', 'tao6.model.backbone.freeze_backbone',
       lambda f: dict(freeze_backbone=f), 'freeze_backbone: the backbone gets no gradient'),
     R('param_scheduler', ('tao6.train.optim.policy', 'tao6.train.num_epochs'),
-      Whole(_schedulers),
+      Whole(training.schedulers),
       'linear: LinearLR warm-up from 1e-6 over 1% of the iterations, then linear decay '
-      "exactly as TAO 6's lambda; step: StepLR x0.1 every num_epochs // 3 epochs"),
-    R('default_hooks.checkpoint.latest_name', 'tao6.train.checkpoint_interval',
-      lambda _: 'segformer_model_latest.pth',
-      "also <train results>/segformer_model_latest.pth, the newest checkpoint, which TAO 6's "
-      'specs point evaluate, inference and export at'),
+      "exactly as TAO 6's lambda; step: StepLR x0.1 every num_epochs // 3 epochs (both in "
+      'iterations: epochs x iterations per epoch)'),
+    R('train_cfg', ('tao6.train.num_epochs', 'tao6.train.validation_interval'),
+      Whole(training.train_loop),
+      'TAOEpochBasedTrainLoop: max_epochs num_epochs; validation after each epoch that is '
+      "a multiple of validation_interval and never added at the end (Lightning's "
+      'check_val_every_n_epoch; mmengine\'s loop also validates after the last epoch); '
+      'max_iters: the iterations the schedule assumes, checked against the data loader'),
+    R('train_dataloader', ('tao6.dataset.segment.batch_size', 'tao6.dataset.segment.shuffle'),
+      Whole(training.train_dataloader),
+      "one pass per epoch (DefaultSampler); drop_last false: the epoch's last batch is "
+      "short, as TAO's"),
+    R('default_hooks.checkpoint', ('tao6.train.checkpoint_interval',
+                                   'tao6.train.checkpoint_interval_unit'),
+      Whole(training.checkpoint_hook),
+      'every checkpoint_interval epochs (or steps: checkpoint_interval_unit step), at '
+      "multiples only, every one kept; named as TAO 6/7's Lightning ModelCheckpoint: "
+      'model_epoch_<epoch, 0-based, 3 digits>_step_<optimizer steps, 5 digits>.pth '
+      '(model_epoch_001_step_00006.pth after 2 epochs of 3 iterations); the newest also '
+      "<train results>/segformer_model_latest.pth, which TAO 6's specs point evaluate, "
+      "inference and export at; in TAO 6/7's layout (state_dict with model.* keys, which "
+      "TAO 6/7 loads), with mmengine's resume state beside it as plain data"),
+    R('default_hooks.logger.interval', ('tao6.dataset.segment.root_dir',
+                                        'tao6.dataset.segment.batch_size'),
+      Whole(training.logging_interval),
+      "every 50 iterations (Lightning's log_every_n_steps), at most an epoch; and at the "
+      'end of each epoch'),
+    R('log_processor.by_epoch', 'tao6.train.num_epochs', lambda _: True,
+      'log lines count epochs: Epoch(train) [epoch][iteration/iterations per epoch]'),
     R('load_from', ('tao6.train.resume_training_checkpoint_path',
                     'tao6.train.pretrained_model_path'), lambda r, p: r or p,
       'resume from resume_training_checkpoint_path, else start from the whole-model '

@@ -93,6 +93,16 @@ def check_tao6_for_task(spec, task: Optional[str]) -> List[str]:
                         f'ignored) must be 0..{seg.num_classes - 1}, one per class of '
                         f'dataset.segment.num_classes ({seg.num_classes}): TAO 6 trains '
                         'label_ids as class ids')
+    t = spec.train
+    if task in (None, 'train'):  # TAO's initialize_train_experiment asserts these
+        if t.checkpoint_interval_unit == 'epoch' and t.checkpoint_interval > t.num_epochs:
+            problems.append(f'train.checkpoint_interval: {t.checkpoint_interval} epochs is '
+                            f'more than train.num_epochs ({t.num_epochs}); no checkpoint '
+                            f'would be saved (TAO refuses it too)')
+        if t.validation_interval > t.num_epochs:
+            problems.append(f'train.validation_interval: {t.validation_interval} epochs is '
+                            f'more than train.num_epochs ({t.num_epochs}); the model would '
+                            f'never be validated (TAO refuses it too)')
     if spec.train.segment.loss != 'ce' and task in (None, 'train'):
         problems.append(f"train.segment.loss: {spec.train.segment.loss!r} is not available in "
                         "mmseg-tao; use 'ce' (cross-entropy, TAO 6's default)")

@@ -157,8 +157,9 @@ def test_tao6_augmentation_defaults_come_from_the_schema():
 
 
 def test_schema_reads_a_spec_without_torch():
-    """The schemas, validation and YAML reading import no torch / timm: a spec is read
-    and checked by them alone. (``import mmseg_tao`` itself registers the models, which
+    """The schemas, validation, YAML reading and the epoch arithmetic (TAO 6's listing
+    rule, shared with the datasets) import no torch / timm: a spec is read and checked by
+    them alone. (``import mmseg_tao`` itself registers the models, which
     needs torch, so the child process gives ``mmseg_tao`` a bare package module and loads
     the spec modules from the source tree.)"""
     code = f'''
@@ -167,6 +168,8 @@ pkg = types.ModuleType('mmseg_tao')
 pkg.__path__ = [{osp.join(ROOT, 'mmseg_tao')!r}]
 sys.modules['mmseg_tao'] = pkg
 import mmseg_tao.spec.schema, mmseg_tao.spec.tao6_schema, mmseg_tao.spec.backbones
+from mmseg_tao.spec.epochs import count_images, iters_per_epoch  # TAO 6's epoch arithmetic
+assert count_images({ROOT!r}, 'none') == 0
 from mmseg_tao.spec.overrides import apply_overrides
 from mmseg_tao.spec.validation import build
 from mmseg_tao.spec.yaml_reader import read_yaml

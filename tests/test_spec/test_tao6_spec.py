@@ -232,7 +232,7 @@ def test_interpolation_in_spec_with_results_dir_override(tmp_path, data10):
     loaded = load_spec(path, ['results_dir=/out'], task='train')
     assert loaded.evaluate.checkpoint == '/out/train/x.pth'
     assert loaded.tao6.train.validation_interval == 2
-    assert spec_to_config(loaded)['train_cfg']['val_interval'] == 2 * 3
+    assert spec_to_config(loaded)['train_cfg']['val_interval'] == 2  # epochs
     # Without the override, results_dir is ??? (unset): the reference is reported.
     assert problems_of(path, task='train') == [
         "evaluate.checkpoint: '${results_dir}/train/x.pth' refers to results_dir, which is "
@@ -391,26 +391,28 @@ def test_nvidia_multi_class_masks_decode(multi_root):
 
 
 # --------------------------------------------------------------------------- 7. epochs
-@pytest.mark.parametrize('train, per_epoch, ckpt, val', [
+@pytest.mark.parametrize('train, per_epoch, by_epoch, ckpt', [
     # 10 training images, batch 4, 5 epochs, checkpoint_interval 2, validation_interval 2.
-    (dict(), 3, 2 * 3, 2 * 3),                                   # ceil(10 / 4)
-    (dict(checkpoint_interval_unit='step', checkpoint_interval=4), 3, 4, 2 * 3),
-    (dict(num_gpus=2, gpu_ids=[0, 1]), 2, 2 * 2, 2 * 2),         # ceil(ceil(10 / 2) / 4)
-    (dict(num_gpus=1, gpu_ids=[0, 1, 2]), 1, 2 * 1, 2 * 1),      # 3 processes: ceil(4 / 4)
+    (dict(), 3, True, 2),                                           # ceil(10 / 4)
+    (dict(checkpoint_interval_unit='step', checkpoint_interval=4), 3, False, 4),
+    (dict(num_gpus=2, gpu_ids=[0, 1]), 2, True, 2),                 # ceil(ceil(10 / 2) / 4)
+    (dict(num_gpus=1, gpu_ids=[0, 1, 2]), 1, True, 2),              # 3 processes: ceil(4 / 4)
 ])
-def test_epochs_to_iterations(tmp_path, data10, train, per_epoch, ckpt, val):
-    """max_iters, checkpoint and validation intervals follow from the training images,
-    batch size and processes (validation images do not count); the note shows the sum."""
+def test_epochs_to_iterations(tmp_path, data10, train, per_epoch, by_epoch, ckpt):
+    """Training runs by epochs (validation every 2); the schedules' iterations follow from
+    the training images, batch size and processes (validation images do not count); the
+    note shows the sum; checkpoints every 2 epochs or 4 steps."""
     spec_d = base_spec(data10, num_epochs=5, checkpoint_interval=2, validation_interval=2)
     spec_d['train'].update(train)
     notes = []
     spec = load_spec(write_spec(tmp_path, spec_d), task='train', notes=notes)
     cfg = spec_to_config(spec)
     assert spec.iters_per_epoch == per_epoch
-    assert cfg['train_cfg']['max_iters'] == 5 * per_epoch
-    assert cfg['train_cfg']['val_interval'] == val
-    assert cfg['default_hooks']['checkpoint']['interval'] == ckpt
-    assert cfg['default_hooks']['checkpoint']['latest_name'] == 'segformer_model_latest.pth'
+    assert cfg['train_cfg'] == dict(type='TAOEpochBasedTrainLoop', max_epochs=5,
+                                    val_interval=2, max_iters=5 * per_epoch)
+    hook = cfg['default_hooks']['checkpoint']
+    assert (hook['by_epoch'], hook['interval'], hook['save_last']) == (by_epoch, ckpt, False)
+    assert hook['latest_name'] == 'segformer_model_latest.pth'
     note = [n for n in notes if n.startswith('train.num_epochs')]
     assert len(note) == 1
     assert f'train.num_epochs 5 x {per_epoch} iterations per epoch (10 training images' in note[0]

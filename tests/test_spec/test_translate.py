@@ -63,9 +63,12 @@ def test_optimizer_and_schedule(cfg):
     assert opt['paramwise_cfg']['custom_keys'] == dict(
         pos_block=dict(lr_mult=1.0, decay_mult=0.0), norm=dict(lr_mult=1.0, decay_mult=0.0),
         head=dict(lr_mult=10.0, decay_mult=1.0))
+    # mmcv 1.x's poly schedule from iteration 0 with a linear warm-up reaching 1 at 300
+    # (test_tao5_schedule.py steps them).
     assert cfg['param_scheduler'] == [
-        dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=300),
-        dict(type='PolyLR', eta_min=1e-7, power=0.9, by_epoch=False, begin=300, end=4000)]
+        dict(type='LinearLR', start_factor=0.001, end_factor=1.0, by_epoch=False, begin=0,
+             end=301),
+        dict(type='PolyLR', eta_min=1e-7, power=0.9, by_epoch=False, begin=0, end=4001)]
     assert cfg['train_cfg'] == dict(type='IterBasedTrainLoop', max_iters=4000, val_interval=1000)
     assert cfg['default_hooks']['checkpoint']['interval'] == 500
     assert cfg['default_hooks']['logger']['interval'] == 20
@@ -130,9 +133,11 @@ def test_validate_false_and_short_runs(tmp_path):
                                                'dataset.repeat_data_times=1', 'train.amp=true']))
     assert cfg['val_dataloader'] is None and cfg['val_cfg'] is None
     assert cfg['val_evaluator'] is None
-    # Warm-up longer than the run: warm-up only, ending at max_iters.
+    # Warm-up longer than the run: the run ends inside it, as mmcv's.
     assert cfg['param_scheduler'] == [
-        dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=200)]
+        dict(type='LinearLR', start_factor=0.001, end_factor=1.0, by_epoch=False, begin=0,
+             end=301),
+        dict(type='PolyLR', eta_min=1e-7, power=0.9, by_epoch=False, begin=0, end=201)]
     assert cfg['train_dataloader']['dataset']['type'] == 'TAOSegDataset'
     assert cfg['optim_wrapper']['type'] == 'TAOAmpOptimWrapper'
 
@@ -211,7 +216,8 @@ def test_training_configs_draw_their_curves(cfg, tmp_path):
     file keeps it and the hook is registered."""
     from mmengine.registry import HOOKS
     assert [h['type'] for h in cfg['custom_hooks']] == [
-        'TAOStatusLoggerHook', 'ExperimentRecordHook', 'TrainingCurvesHook']
+        'TAOStatusLoggerHook', 'ExperimentRecordHook', 'TAODeterminismHook',
+        'TrainingCurvesHook']
     assert cfg['custom_hooks'][-1] == dict(type='TrainingCurvesHook')
     out = str(tmp_path / 'cfg.py')
     write_config(cfg, out)
