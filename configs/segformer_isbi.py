@@ -34,7 +34,7 @@ model = dict(
 )
 sync_bn = None
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadTAOAnnotations'),
     dict(type='RandomResize', scale=(512, 1024), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=(512, 512), cat_max_ratio=0.75),
@@ -43,13 +43,13 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='Resize', scale=(512, 1024), keep_ratio=True),
     dict(type='LoadTAOAnnotations'),
     dict(type='PackSegInputs'),
 ]
 tta_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(
         type='TestTimeAug',
         transforms=[
@@ -132,8 +132,15 @@ optim_wrapper = dict(
     clip_grad=None,
 )
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-06, by_epoch=False, begin=0, end=100),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, by_epoch=False, begin=100, end=1000),
+    dict(
+        type='LinearLR',
+        start_factor=1e-06,
+        end_factor=1.0,
+        by_epoch=False,
+        begin=0,
+        end=101,
+    ),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, by_epoch=False, begin=0, end=1001),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=1000, val_interval=500)
 val_cfg = dict(type='ValLoop')
@@ -150,6 +157,7 @@ default_hooks = dict(
 custom_hooks = [
     dict(type='TAOStatusLoggerHook', interval=50),
     dict(type='ExperimentRecordHook'),
+    dict(type='TAODeterminismHook', deterministic=False),
     dict(type='TrainingCurvesHook'),
 ]
 find_unused_parameters = True
