@@ -23,9 +23,9 @@ class TAOEncoderDecoder(EncoderDecoder):
     from the neck's or backbone's ``out_channels`` (every mmseg_tao backbone has it), so
     configs need not repeat the per-backbone channel table.
 
-    Whole-model state dicts in another layout (Hugging Face Segformer, mmseg MiT) are
-    converted when loaded (``load_from``, ``tools/test.py``, ``init_model``), so such
-    checkpoints need no conversion step.
+    Whole-model state dicts in another layout (TAO 6/7 Lightning files, Hugging Face
+    Segformer, mmseg MiT) are converted when loaded (``load_from``, ``tools/test.py``,
+    ``init_model``, mmdeploy), so such checkpoints need no conversion step.
 
     Prediction can run in float16 / bfloat16 with the weights cast once
     (:meth:`set_precision`, instead of autocast's cast per op) and compiled

@@ -20,9 +20,10 @@ class LoadReport(NamedTuple):
     Attributes:
         layout: Layout the checkpoint was recognised as.
         loaded: Number of tensors copied into the model.
-        missing: Model keys the checkpoint did not provide (always empty: loading is
-            strict; kept for callers that log it).
-        unexpected: Checkpoint keys of the backbone the model has no place for (empty).
+        missing: Model keys the checkpoint did not provide (always empty: a missing key
+            is an error; kept for callers that log it).
+        unexpected: Checkpoint keys of the backbone part the model has no place for
+            (logged; e.g. classification-only tensors of an ImageNet file).
         ignored: Checkpoint keys left out on purpose, with the reason (ImageNet heads,
             the other parts of a whole-model checkpoint).
     """
@@ -40,12 +41,12 @@ def load_pretrained(model: nn.Module, filename: str, prefix: str = 'backbone.',
     Whole-model checkpoints (TAO 5/6/7, NVlabs, mmseg, Hugging Face) contribute their
     backbone part (``prefix``; the rest, e.g. a decode head, is ignored and logged);
     backbone-only files load as they are. Every tensor of the model must come from the
-    file, with its shape, and every backbone tensor of the file must have a place in the
-    model: nothing is left random or dropped silently.
+    file, with its shape: nothing is left random. Tensors of the file the model has no
+    place for are logged as unexpected.
 
     Raises:
-        CheckpointMismatchError: The layout is not recognised, or keys are missing,
-            unexpected or of another shape (named, with the backbone the file looks like).
+        CheckpointMismatchError: The layout is not recognised, or keys are missing or of
+            another shape (named, with the backbone the file looks like).
         CheckpointReadError: The file cannot be read (unsafe, truncated, encrypted...).
     """
     try:
@@ -69,7 +70,7 @@ def load_pretrained(model: nn.Module, filename: str, prefix: str = 'backbone.',
     unexpected = [k for k in state if k not in own] + unmatched
     shapes = [f'{k}: {list(own[k].shape)} vs {list(v.shape)}' for k, v in state.items()
               if k in own and v.shape != own[k].shape]
-    if missing or unexpected or shapes:
+    if missing or shapes:
         lines = [f'{filename} ({result.layout} layout) does not fit '
                  f'{type(model).__name__}:']
         lines += key_listing('missing from the checkpoint', missing)
@@ -79,10 +80,13 @@ def load_pretrained(model: nn.Module, filename: str, prefix: str = 'backbone.',
         lines.append('likely cause: the checkpoint is of another backbone' +
                      (f' (it looks like {guess})' if guess else ''))
         raise CheckpointMismatchError('\n'.join(lines))
-    model.load_state_dict(state, strict=True)
-    print_log(f'Loaded {len(state)} tensors into {type(model).__name__} from {filename} '
+    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=True)
+    print_log(f'Loaded {len(own)} tensors into {type(model).__name__} from {filename} '
               f'(layout: {result.layout})', logger=logger)
+    if unexpected:
+        print_log(f'unexpected keys ({len(unexpected)}), not loaded: '
+                  f'{", ".join(unexpected)}', logger=logger, level=30)
     if ignored:
         print_log(f'ignored keys ({len(ignored)}): ' + ', '.join(
             f'{k} [{why}]' for k, why in ignored.items()), logger=logger)
-    return LoadReport(result.layout, len(state), [], [], ignored)
+    return LoadReport(result.layout, len(own), [], unexpected, ignored)
