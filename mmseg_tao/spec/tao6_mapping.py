@@ -2,7 +2,8 @@
 
 A TAO 6/7 spec reaches the config in TAO 5's form first (the correspondence table and
 :data:`~mmseg_tao.spec.tao5_mapping.MAPPING`); these rules, run after, read the TAO 6 spec
-itself (``tao6.*``): its augmentation, mask rule, optimizers and schedules.
+itself (``tao6.*``): its augmentation, mask rule, optimizers, and its training by epochs
+(:mod:`~mmseg_tao.spec.tao6_training`: loop, data loader, checkpoints, schedules).
 """
 import dataclasses
 from typing import List, Optional
@@ -74,7 +75,8 @@ MAPPING_TAO6: List[Rule] = [
                          'tao6.dataset.segment.palette',
                          'tao6.dataset.segment.label_transform'),
       Whole(lambda s: train_pipeline(s.tao6)),
-      "TAO 6's order: resize to img_size square, flips (each its own probability), "
+      "images read as stored (no EXIF rotation, as TAO 6's PIL loading); TAO 6's order: "
+      'resize to img_size square, flips (each its own probability), '
       'rotation by an angle of angle_list, scale + random crop, blur, colour jitter; masks '
       'decoded as TAO 6 does (label_transform norm: value // 255; colours matched to '
       'label_id; unmatched colours class 0; label_id 255 ignored); images and masks paired '
