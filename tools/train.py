@@ -4,8 +4,9 @@
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                           [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
 
-``--resume`` without a path continues from the newest complete ``iter_N.pth`` in the work
-dir (or starts fresh when there is none); with a path, from that checkpoint.
+``--resume`` without a path continues from the newest complete ``iter_N.pth`` (or TAO 6's
+``model_epoch_E_step_S.pth``) in the work dir (or starts fresh when there is none); with a
+path, from that checkpoint.
 """
 import sys
 
@@ -29,7 +30,7 @@ def parse_args(argv=None):
     parser = runner_parser('Train a segmentor', 'train config file path')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume: from CKPT, or (no value) from the newest complete '
-                        'iter_N.pth in the work dir')
+                        'iter_N.pth (or model_epoch_E_step_S.pth) in the work dir')
     parser.add_argument('--amp', action='store_true', help='mixed precision (needs a GPU)')
     return parse_runner_args(parser, argv)
 

@@ -21,9 +21,10 @@ def task_config(spec: ExperimentSpec, task: str, launcher: str = 'none',
 
     train: results in ``<results_dir>/train``; resumes from
     ``train.resume_training_checkpoint_path`` or else the newest complete ``iter_N.pth``
-    there. evaluate / inference / export: the task's checkpoint is loaded, training parts
-    are dropped. The distributed backend follows the device (NCCL on GPUs, gloo on CPU)
-    and SyncBN is kept only for several GPU processes (``plan``, default: this machine).
+    (TAO 6/7 specs: ``model_epoch_E_step_S.pth``) there. evaluate / inference / export:
+    the task's checkpoint is loaded, training parts are dropped. The distributed backend
+    follows the device (NCCL on GPUs, gloo on CPU) and SyncBN is kept only for several GPU
+    processes (``plan``, default: this machine).
     """
     plan = plan or plan_launch(spec, task, launched=launcher != 'none')
     cfg = spec_to_config(spec)

@@ -17,7 +17,6 @@ from .validation import get_path
 TASK_SECTIONS = ('train', 'evaluate', 'inference', 'export', 'gen_trt_engine')
 
 # ---- rows of both forms
-ENCRYPTION_KEY = Ignored('encryption_key', 'checkpoints are plain .pth files')
 FEAT_DOWNSAMPLE = Ignored('model.backbone.feat_downsample', "the backbones return TAO's "
                           'feature maps as they are')
 HEAD_INPUTS = [
@@ -57,8 +56,8 @@ IGNORED: List[Ignored] = [
     Ignored('train.param_scheduler', 'the schedule comes from train.trainer.lr_config and '
             'train.max_iters'),
     Ignored('train.default_hooks', "hooks come from the train section's intervals"),
-    Ignored('train.encryption_key', ENCRYPTION_KEY.why),
-    ENCRYPTION_KEY,
+    Ignored('train.encryption_key', 'checkpoints written here are not encrypted; the '
+            'top-level encryption_key decrypts TAO-encrypted files'),
     EVALUATE_TRT,
     INFERENCE_TRT,
     Ignored('export.simplify', 'onnx-simplifier is not run'),
@@ -72,7 +71,6 @@ IGNORED: List[Ignored] = [
 
 IGNORED_TAO6: List[Ignored] = [
     Ignored('model_name', 'the model is named by model.backbone.type'),
-    ENCRYPTION_KEY,
     Ignored('wandb', 'logs go to the work dir (add a WandbVisBackend to the config)'),
     FEAT_DOWNSAMPLE,
     *HEAD_INPUTS,

@@ -21,6 +21,7 @@ import torch
 import yaml
 
 from mmseg_tao.cli import main
+from mmseg_tao.models.utils import convert_state_dict
 from seg_data import write_pair
 from test_models.test_utils.test_tao6_layout import (
     OUTPUTS,
@@ -124,7 +125,7 @@ def test_evaluate_inference_export_take_a_tao6_file(tao6_file, capsys):
 def _train_weights(results: Path) -> dict:
     ckpt = torch.load(results / 'train' / 'segformer_model_latest.pth', weights_only=False,
                       map_location='cpu')
-    return ckpt['state_dict']
+    return convert_state_dict(ckpt['state_dict']).state_dict  # written in TAO 6's layout
 
 
 @pytest.mark.slow  # runs the task
@@ -139,7 +140,6 @@ def test_pretrained_model_path_loads_tao6_file(tao6_file, capsys):
     assert main(['train', '-e', spec]) == 0, capsys.readouterr().err[-3000:]
     assert f'starting from the weights of {ckpt}' in capsys.readouterr().out
     trained = _train_weights(root / 'pretrained' / 'results')
-    from mmseg_tao.models.utils import convert_state_dict
     expected = convert_state_dict(oracle_state_dict('mit_b0')).state_dict
     model = our_model('mit_b0')
     params = [k for k, _ in model.named_parameters()]

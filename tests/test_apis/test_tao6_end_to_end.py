@@ -150,7 +150,9 @@ def test_binary_norm_spec(isbi):
     assert 'x 2 iterations per epoch' in out  # 8 images / batch 4
     ckpts = sorted(osp.basename(p) for p in glob.glob(str(isbi / 'results' / 'train' /
                                                           '*.pth')))
-    assert ckpts == ['iter_2.pth', 'iter_4.pth', 'segformer_model_latest.pth']
+    # TAO's names (Lightning's 0-based epoch) at checkpoint_interval multiples only
+    assert ckpts == ['model_epoch_000_step_00002.pth', 'model_epoch_001_step_00004.pth',
+                     'segformer_model_latest.pth']
     tao('evaluate', '-e', spec)
     assert json.load(open(isbi / 'results' / 'evaluate' / 'results.json'))['num_images'] == 2
     tao('inference', '-e', spec)
