@@ -1,4 +1,10 @@
 """Helpers for model tests."""
+import importlib.util
+import json
+import os.path as osp
+from types import ModuleType
+from typing import Tuple
+
 import torch
 
 
@@ -52,3 +58,22 @@ def seg_batch(sizes, num_classes: int = 4, seed: int = 0) -> dict:
             data=torch.randint(0, num_classes, (1, h, w), generator=g))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
+
+
+ORACLE_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'data', 'tao_oracle')
+
+
+def oracle_record(prefix: str) -> Tuple[dict, dict, ModuleType]:
+    """The facts recorded from TAO's own model code (``tests/data/tao_oracle``): the key
+    record (``prefix`` ``'tao5'`` or ``'tao7'``), the recorded outputs, and the recording
+    script as a module (its ``oracle_weights`` / ``oracle_input`` make the same weights and
+    input at test time)."""
+    with open(osp.join(ORACLE_DIR, f'{prefix}_keys.json')) as f:
+        record = json.load(f)
+    outputs = torch.load(osp.join(ORACLE_DIR, f'{prefix}_outputs.pt'),
+                         weights_only=True)['outputs']
+    spec = importlib.util.spec_from_file_location(
+        'record_tao_facts', osp.join(ORACLE_DIR, 'record_tao_facts.py'))
+    facts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(facts)
+    return record, outputs, facts

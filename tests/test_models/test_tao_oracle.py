@@ -5,8 +5,6 @@ commit it names) holds, for all ten backbones with TAO's decode head, every whol
 checkpoint key with its shape, and for mit_b0 and fan_tiny_8_p4_hybrid the features and
 logits TAO's modules compute for a fixed input under weights made from the key list.
 """
-import importlib.util
-import json
 import math
 from pathlib import Path
 
@@ -23,21 +21,9 @@ from mmseg_tao.models.utils import (
     check_checkpoint_fits,
     check_state_dict_fits,
 )
+from model_utils import oracle_record
 
-ORACLE = Path(__file__).parents[1] / 'data' / 'tao_oracle'
-RECORD = json.loads((ORACLE / 'tao5_keys.json').read_text())
-OUTPUTS = torch.load(ORACLE / 'tao5_outputs.pt', weights_only=True)['outputs']
-
-
-def _record_module():
-    spec = importlib.util.spec_from_file_location('record_tao_facts',
-                                                  ORACLE / 'record_tao_facts.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-facts = _record_module()
+RECORD, OUTPUTS, facts = oracle_record('tao5')
 
 
 def _model_cfg(name: str, pretrained: str = None) -> dict:

@@ -25,7 +25,6 @@ Run (outside the repository's environment only the TAO source is extra)::
 """
 import argparse
 import importlib.util
-import json
 import logging
 import sys
 import types
@@ -176,17 +175,7 @@ def main() -> None:
                 torch=str(torch.__version__), timm=str(timm.__version__),
                 input_shape=list(facts.INPUT_SHAPE), num_classes=NUM_CLASSES,
                 embed_dim=EMBED_DIM)
-    args.out.mkdir(parents=True, exist_ok=True)
-    # One line per key: readable and diffable.
-    lines = ['{"meta": ' + json.dumps(meta) + ',', ' "models": {']
-    for i, (name, record) in enumerate(records.items()):
-        head = {k: v for k, v in record.items() if k != 'keys'}
-        rows = ',\n'.join(f'   {json.dumps(k)}: {json.dumps(s)}' for k, s in record['keys'])
-        lines.append(f'  {json.dumps(name)}: {{' + json.dumps(head)[1:-1] + ', "keys": {\n'
-                     + rows + '}}' + (',' if i < len(records) - 1 else ''))
-    lines.append(' }}')
-    (args.out / 'tao7_keys.json').write_text('\n'.join(lines) + '\n')
-    torch.save(dict(meta=meta, outputs=outputs), args.out / 'tao7_outputs.pt')
+    facts.write_record(args.out, 'tao7', meta, records, outputs)
 
 
 if __name__ == '__main__':

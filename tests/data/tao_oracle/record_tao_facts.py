@@ -157,17 +157,23 @@ def main() -> None:
                 torch=str(torch.__version__), timm=str(timm.__version__),
                 mmseg=str(mmseg.__version__),
                 input_shape=list(INPUT_SHAPE), num_classes=NUM_CLASSES)
-    args.out.mkdir(parents=True, exist_ok=True)
-    # One line per key: readable and diffable, without indenting every shape.
+    write_record(args.out, 'tao5', meta, keys, outputs)
+
+
+def write_record(out: Path, prefix: str, meta: dict, records: Dict[str, dict],
+                 outputs: dict) -> None:
+    """``<prefix>_keys.json`` (every model's keys and shapes, one line per key: readable
+    and diffable, without indenting every shape) and ``<prefix>_outputs.pt`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
     lines = ['{"meta": ' + json.dumps(meta) + ',', ' "models": {']
-    for i, (name, record) in enumerate(keys.items()):
+    for i, (name, record) in enumerate(records.items()):
         head = {k: v for k, v in record.items() if k != 'keys'}
         rows = ',\n'.join(f'   {json.dumps(k)}: {json.dumps(s)}' for k, s in record['keys'])
         lines.append(f'  {json.dumps(name)}: {{' + json.dumps(head)[1:-1] + ', "keys": {\n'
-                     + rows + '}}' + (',' if i < len(keys) - 1 else ''))
+                     + rows + '}}' + (',' if i < len(records) - 1 else ''))
     lines.append(' }}')
-    (args.out / 'tao5_keys.json').write_text('\n'.join(lines) + '\n')
-    torch.save(dict(meta=meta, outputs=outputs), args.out / 'tao5_outputs.pt')
+    (out / f'{prefix}_keys.json').write_text('\n'.join(lines) + '\n')
+    torch.save(dict(meta=meta, outputs=outputs), out / f'{prefix}_outputs.pt')
 
 
 if __name__ == '__main__':

@@ -1,10 +1,7 @@
 """Checkpoint layout ``tao6`` (TAO 6/7 Lightning files) against facts recorded from TAO
 7.0.1's own model code (tests/data/tao_oracle/record_tao7_facts.py): its checkpoint keys,
 and its outputs under weights made from those keys (a non-zero fuse-convolution bias)."""
-import importlib.util
-import json
 from collections import OrderedDict
-from pathlib import Path
 
 import pytest
 import torch
@@ -17,23 +14,10 @@ from mmseg_tao.models.utils import (
 )
 from mmseg_tao.models.utils import checkpoint_layout as cl
 from mmseg_tao.models.utils.checkpoint_layout.tao6 import LIGHTNING_VERSION
-from model_utils import tiny_segmentor
+from model_utils import oracle_record, tiny_segmentor
 
-ORACLE = Path(__file__).parents[2] / 'data' / 'tao_oracle'
-RECORD = json.loads((ORACLE / 'tao7_keys.json').read_text())
-OUTPUTS = torch.load(ORACLE / 'tao7_outputs.pt', weights_only=True)['outputs']
+RECORD, OUTPUTS, facts = oracle_record('tao7')
 NAMES = sorted(RECORD['models'])
-
-
-def _facts():
-    spec = importlib.util.spec_from_file_location('record_tao_facts',
-                                                  ORACLE / 'record_tao_facts.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-facts = _facts()
 
 
 def tao7_keys(name: str) -> dict:
