@@ -293,7 +293,8 @@ class EvaluateSpec(RunTaskSpec):
 class InferenceSpec(RunTaskSpec):
     # mmseg-tao: 'whole' resizes to the model input; 'slide' tiles large images.
     mode: str = _f('whole', choices=('whole', 'slide'))
-    overlay_opacity: float = _f(0.5, ge=0.0, le=1.0)
+    # mmseg-tao: the colour's weight in vis_tao/ overlays (TAO 5.5's inferencer draws 0.8).
+    overlay_opacity: float = _f(0.8, ge=0.0, le=1.0)
     # mmseg-tao: number format of the model's weights and activations (cast once), and
     # torch.compile (CUDA graphs on a GPU) for repeated fixed shapes.
     precision: str = _f('fp32', choices=PRECISION_CHOICES)
