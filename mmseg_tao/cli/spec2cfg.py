@@ -13,8 +13,9 @@ written to the current directory unless ``-o`` says where.
 """
 import argparse
 import os.path as osp
+import shlex
 import sys
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import yaml
 
@@ -105,6 +106,17 @@ def default_output(spec_arg: str, spec_path: str) -> str:
     return stem + '.py' if spec_path == spec_arg else osp.basename(stem) + '.py'
 
 
+def regenerate_line(args: argparse.Namespace, out: str) -> List[str]:
+    """The header line with the command that writes this config again (none when an
+    argument holds a line break, which a comment line cannot carry)."""
+    words = [args.spec, '-o', out, *args.overrides]
+    if args.tao_version is not None:
+        words += ['--tao-version', str(args.tao_version)]
+    if any(c in w for w in words for c in '\r\n'):
+        return []
+    return ['Regenerate: mmseg-tao spec2cfg ' + ' '.join(shlex.quote(w) for w in words)]
+
+
 def spec2cfg(args: argparse.Namespace, prog: str) -> ExitCode:
     """Write the config (and the resolved spec beside it) for parsed arguments."""
     if args.mapping_doc:
@@ -129,7 +141,8 @@ def spec2cfg(args: argparse.Namespace, prog: str) -> ExitCode:
     atomic_write(osp.join(osp.dirname(osp.abspath(out)), spec_name),
                  yaml.safe_dump(cfg['tao_spec'], sort_keys=False))
     cfg['tao_spec'] = BesideConfig(spec_name)
-    write_config(compose_config(cfg), out, header=[CONFIG_HEADER], source=args.spec)
+    write_config(compose_config(cfg), out, header=[CONFIG_HEADER, *regenerate_line(args, out)],
+                 source=args.spec)
     print(f'wrote {out}')
     return 0
 

@@ -47,3 +47,23 @@ def test_experiment_record_hook_copies_the_spec_file(tmp_path):
     ExperimentRecordHook().before_train(runner)
     assert yaml.safe_load((work / 'experiment_spec.yaml').read_text()) == \
         {'train': {'max_iters': 3}}
+
+
+def test_header_says_how_to_regenerate(tmp_path, monkeypatch, capsys):
+    """The header's command, run again, writes the same config; an argument that holds a
+    line break is not echoed into a comment (it would end the comment and become code)."""
+    from mmseg_tao.cli import main
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / 'isbi.py'
+    assert main(['spec2cfg', SPEC, '-o', str(out), 'train.max_iters=7']) == 0
+    lines = out.read_text().splitlines()
+    command = lines[1]
+    assert command == f'# Regenerate: mmseg-tao spec2cfg {SPEC} -o {out} train.max_iters=7'
+    first = out.read_text()
+    out.unlink()
+    assert main(command.split()[3:]) == 0
+    assert out.read_text() == first
+    hostile = 'train.exp_config.MASTER_ADDR="a\nimport os"'
+    main(['spec2cfg', SPEC, '-o', str(out), hostile])
+    assert 'Regenerate' not in out.read_text()
+    assert not any(line.startswith('import os') for line in out.read_text().splitlines())
