@@ -11,24 +11,17 @@ from mmengine.runner import BaseLoop
 from mmengine.runner.utils import set_random_seed
 
 from mmseg_tao.engine.hooks import TAODeterminismHook, set_tao_determinism
+from mmseg_tao.engine.hooks.determinism_hook import determinism_state, restore_determinism
 
 
 @pytest.fixture(autouse=True)
 def restore_torch_state(monkeypatch):
     """The process-wide switches as they were (other tests must not inherit them)."""
     monkeypatch.delenv('CUBLAS_WORKSPACE_CONFIG', raising=False)
-    state = (torch.are_deterministic_algorithms_enabled(),
-             torch.is_deterministic_algorithms_warn_only_enabled(),
-             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
-             torch.backends.cuda.flash_sdp_enabled(),
-             torch.backends.cuda.mem_efficient_sdp_enabled(),
-             torch.backends.cuda.math_sdp_enabled())
+    state, benchmark = determinism_state(), torch.backends.cudnn.benchmark
     yield
-    torch.use_deterministic_algorithms(state[0], warn_only=state[1])
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = state[2:4]
-    torch.backends.cuda.enable_flash_sdp(state[4])
-    torch.backends.cuda.enable_mem_efficient_sdp(state[5])
-    torch.backends.cuda.enable_math_sdp(state[6])
+    restore_determinism(state)
+    torch.backends.cudnn.benchmark = benchmark
 
 
 class _Loop(BaseLoop):
@@ -137,3 +130,20 @@ def test_runner_from_a_tao6_config_is_warn_only(tmp_path):
     runner.train_loop.run = lambda: runner.model  # the setup only
     runner.train()
     assert seen == dict(enabled=True, warn_only=True)
+
+
+def test_settings_are_the_runs_own(monkeypatch):
+    """The flags are process-wide: the flash-attention switch also picks the CPU kernel
+    (a bf16 model then casts at every attention op), so a run puts them back when it ends
+    and prediction or a later run in the same process sees what was there before."""
+    monkeypatch.delenv('CUBLAS_WORKSPACE_CONFIG', raising=False)
+    torch.use_deterministic_algorithms(False)
+    before = (torch.backends.cuda.flash_sdp_enabled(), torch.backends.cudnn.deterministic)
+    hook, runner = TAODeterminismHook(deterministic=True), _training_runner()
+    hook.before_run(runner)
+    assert not torch.backends.cuda.flash_sdp_enabled()
+    hook.after_run(runner)
+    assert (torch.backends.cuda.flash_sdp_enabled(), torch.backends.cudnn.deterministic) == \
+        before
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert 'CUBLAS_WORKSPACE_CONFIG' not in os.environ

@@ -32,11 +32,38 @@ def set_tao_determinism(deterministic: bool) -> None:
     torch.backends.cuda.enable_math_sdp(True)
 
 
+def determinism_state() -> dict:
+    """The process-wide settings :func:`set_tao_determinism` changes."""
+    cuda = torch.backends.cuda
+    return dict(cudnn=torch.backends.cudnn.deterministic,
+                algorithms=(torch.are_deterministic_algorithms_enabled(),
+                            torch.is_deterministic_algorithms_warn_only_enabled()),
+                sdp=(cuda.flash_sdp_enabled(), cuda.mem_efficient_sdp_enabled(),
+                     cuda.math_sdp_enabled()),
+                cublas=os.environ.get('CUBLAS_WORKSPACE_CONFIG'))
+
+
+def restore_determinism(state: dict) -> None:
+    """Put back what :func:`determinism_state` recorded."""
+    torch.backends.cudnn.deterministic = state['cudnn']
+    enabled, warn_only = state['algorithms']
+    torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+    flash, mem_efficient, math = state['sdp']
+    torch.backends.cuda.enable_flash_sdp(flash)
+    torch.backends.cuda.enable_mem_efficient_sdp(mem_efficient)
+    torch.backends.cuda.enable_math_sdp(math)
+    if state['cublas'] is None:
+        os.environ.pop('CUBLAS_WORKSPACE_CONFIG', None)
+    else:
+        os.environ['CUBLAS_WORKSPACE_CONFIG'] = state['cublas']
+
+
 @HOOKS.register_module()
 class TAODeterminismHook(Hook):
     """Apply :func:`set_tao_determinism` when a training run starts (``before_run``, before
     the model's weights are initialised and any kernel runs; each process of a
-    distributed run). Test and validation runs are left alone, as TAO leaves them.
+    distributed run) and restore the previous settings when it ends (``after_run``). Test
+    and validation runs are left alone, as TAO leaves them.
 
     Generated configs keep mmengine's ``randomness.deterministic`` false: mmengine
     passes it to ``torch.use_deterministic_algorithms(True)``, the strict form, with
@@ -53,5 +80,15 @@ class TAODeterminismHook(Hook):
         self.deterministic = bool(deterministic)
 
     def before_run(self, runner) -> None:
+        self._saved = None
         if isinstance(getattr(runner, '_train_loop', None), BaseLoop):
+            self._saved = determinism_state()
             set_tao_determinism(self.deterministic)
+
+    def after_run(self, runner) -> None:
+        # The settings are process-wide (the SDP flags choose CPU attention kernels too):
+        # the run's own, not left to whatever the process does next (prediction, a second
+        # run in the same Python session).
+        if getattr(self, '_saved', None) is not None:
+            restore_determinism(self._saved)
+            self._saved = None
