@@ -94,3 +94,15 @@ def mmseg_default_scope():
     leaves its own default scope current)."""
     from mmengine.registry import init_default_scope
     init_default_scope('mmseg')
+
+
+@pytest.fixture(autouse=True)
+def torch_determinism_as_it_was():
+    """A test whose training run ends in an exception (a simulated kill, a refused
+    checkpoint) never reaches TAODeterminismHook.after_run: the process-wide switches it
+    set (deterministic algorithms, the SDP kernels that CPU attention uses too) are put
+    back here, so no later test inherits them."""
+    from mmseg_tao.engine.hooks.determinism_hook import determinism_state, restore_determinism
+    state = determinism_state()
+    yield
+    restore_determinism(state)

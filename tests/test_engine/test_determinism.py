@@ -11,16 +11,15 @@ from mmengine.runner import BaseLoop
 from mmengine.runner.utils import set_random_seed
 
 from mmseg_tao.engine.hooks import TAODeterminismHook, set_tao_determinism
-from mmseg_tao.engine.hooks.determinism_hook import determinism_state, restore_determinism
 
 
 @pytest.fixture(autouse=True)
 def restore_torch_state(monkeypatch):
-    """The process-wide switches as they were (other tests must not inherit them)."""
+    """Start without a cuBLAS setting; conftest puts the determinism switches back, and
+    cudnn.benchmark is restored here."""
     monkeypatch.delenv('CUBLAS_WORKSPACE_CONFIG', raising=False)
-    state, benchmark = determinism_state(), torch.backends.cudnn.benchmark
+    benchmark = torch.backends.cudnn.benchmark
     yield
-    restore_determinism(state)
     torch.backends.cudnn.benchmark = benchmark
 
 
