@@ -1,18 +1,21 @@
 """From a TAO spec to a ready mmengine config for one task, and process launching."""
 import os.path as osp
-import socket
+import signal
 import subprocess
 import sys
+import threading
 from typing import Optional, Sequence
 
 from mmengine.config import Config
 
 from ..engine import find_resume_checkpoint
+from ..engine.hooks.preemption_hook import PREEMPTED_EXIT_CODE, PREEMPTION_SIGNALS
 from ..models.utils.tao_encryption import set_encryption_key
 from ..spec import load_spec, spec_to_config
 from ..spec.schema import ExperimentSpec
 from ..spec.translate import results_dir, spec_warnings
 from .launch import LaunchPlan, plan_launch, select_device
+from .nodes import NodePlan, NodeSetupError, free_port
 
 
 def task_config(spec: ExperimentSpec, task: str, launcher: str = 'none',
@@ -40,7 +43,12 @@ def task_config(spec: ExperimentSpec, task: str, launcher: str = 'none',
                 cfg[loader]['pin_memory'] = True
     if task == 'train':
         resume_from = spec.train.resume_training_checkpoint_path or \
-            find_resume_checkpoint(cfg['work_dir'])
+            newest_checkpoint(cfg['work_dir'])
+        cfg['custom_hooks'] = list(cfg.get('custom_hooks') or []) + [
+            dict(type='PreemptionHook')]
+        if plan.world_size > 1:  # results gathered by communication: no shared tmp dir
+            for key in ('val_evaluator', 'test_evaluator'):
+                _collect_by_communication(cfg.get(key))
         if resume_from:
             cfg.update(load_from=resume_from, resume=True)
             cfg['model']['backbone']['init_cfg'] = None  # the checkpoint has everything
@@ -58,6 +66,39 @@ def task_config(spec: ExperimentSpec, task: str, launcher: str = 'none',
             cfg['test_dataloader']['dataset'] = dict(cfg['test_dataloader']['dataset'],
                                                      check_data=True)
     return Config(cfg)
+
+
+def newest_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint a training resumes from (:func:`find_resume_checkpoint`); in a
+    process group, global rank 0's choice, which every process must see.
+
+    Raises:
+        NodeSetupError: Another process does not see rank 0's checkpoint: the results dir is
+            not on a file system all nodes share.
+    """
+    import torch.distributed as torch_dist
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return find_resume_checkpoint(work_dir)
+    from mmengine.dist import broadcast_object_list, get_rank
+    choice = [find_resume_checkpoint(work_dir) if get_rank() == 0 else None]
+    broadcast_object_list(choice)
+    if choice[0] and not osp.isfile(choice[0]):
+        raise NodeSetupError(
+            f'results_dir: process {get_rank()} does not see {choice[0]}, the checkpoint '
+            'process 0 resumes from; a multi-node run needs its results_dir on a file '
+            'system that all nodes share')
+    return choice[0]
+
+
+def _collect_by_communication(evaluator) -> None:
+    """Make an evaluator's metrics gather the processes' results by torch.distributed
+    (mmengine's ``collect_device='gpu'``, which gloo serves too) instead of through a
+    temporary directory, which other machines do not see."""
+    metrics = evaluator if isinstance(evaluator, list) else \
+        evaluator.get('metrics', evaluator) if isinstance(evaluator, dict) else []
+    for metric in metrics if isinstance(metrics, list) else [metrics]:
+        if isinstance(metric, dict):
+            metric['collect_device'] = 'gpu'
 
 
 def prepare(spec_path: str, overrides: Sequence[str], task: str,
@@ -93,25 +134,53 @@ def mask_encryption_key(node) -> None:
                 mask_encryption_key(value)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def relaunch_distributed(task: str, spec_path: str, overrides: Sequence[str],
-                         plan: LaunchPlan, tao_version: Optional[int] = None) -> int:
+                         plan: LaunchPlan, tao_version: Optional[int] = None,
+                         nodes: Optional[NodePlan] = None) -> int:
     """Run this command again under torchrun: one process per GPU of ``plan`` (each
-    seeing only its GPUs), or ``plan.nproc`` CPU processes (gloo)."""
-    cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={plan.nproc}',
-           f'--master_port={_free_port()}', '-m', 'mmseg_tao.cli', task, '-e',
-           osp.abspath(spec_path), *overrides, '--launcher', 'pytorch']
+    seeing only its GPUs), or ``plan.nproc`` CPU processes (gloo); with ``nodes``, this
+    node's processes of a multi-node run (torchrun's node rank and master, or rendezvous).
+
+    torchrun restarts the processes when ``PET_MAX_RESTARTS`` (its ``--max-restarts``) is
+    set; each start resumes from the newest complete checkpoint. A preemption signal
+    (SIGTERM, SIGUSR1) to this process is passed on to torchrun as SIGTERM, which passes
+    it on to the processes; the run then ends with :data:`PREEMPTED_EXIT_CODE`.
+    """
+    nodes = nodes or NodePlan(1, plan.nproc, master_port=free_port())
+    cmd = [sys.executable, '-m', 'torch.distributed.run', *nodes.torchrun_args(), '-m',
+           'mmseg_tao.cli', task, '-e', osp.abspath(spec_path), *overrides,
+           '--launcher', 'pytorch']
     if tao_version is not None:
         cmd += ['--tao-version', str(tao_version)]
     where = (f'GPUs {plan.gpu_ids} (CUDA_VISIBLE_DEVICES={plan.visible_devices}), '
              f'{plan.backend}' if plan.device == 'cuda' else f'CPU, {plan.backend}')
-    print(f'launching {plan.nproc} processes on {where}: {" ".join(cmd)}', flush=True)
-    return subprocess.call(cmd, env=plan.env())
+    print(f'launching {nodes.describe()}, on {where}: {" ".join(cmd)}', flush=True)
+    return run_passing_signals(cmd, plan.env())
+
+
+def run_passing_signals(cmd: Sequence[str], env: dict) -> int:
+    """Run ``cmd`` and return its exit status; the first preemption signal this process
+    gets goes on to it as SIGTERM (torchrun's shutdown signal; SIGUSR1 would end torchrun
+    without stopping its processes), and the status is then :data:`PREEMPTED_EXIT_CODE`
+    unless ``cmd`` succeeded anyway."""
+    proc = subprocess.Popen(list(cmd), env=env)
+    received = []
+
+    def pass_on(signum, frame):
+        if not received and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        received.append(signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, pass_on)
+                    for sig in (getattr(signal, name) for name in PREEMPTION_SIGNALS)}
+    try:
+        status = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return PREEMPTED_EXIT_CODE if received and status != 0 else status
 
 
 def single_process(spec: ExperimentSpec, task: str) -> LaunchPlan:

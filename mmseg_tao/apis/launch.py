@@ -3,7 +3,8 @@
 The spec loader has already reconciled ``num_gpus`` and ``gpu_ids`` as TAO's launcher does
 (:func:`mmseg_tao.spec.loader.reconcile_gpus`); here they become processes: one per GPU
 with NCCL, each seeing only its ``gpu_ids`` (``CUDA_VISIBLE_DEVICES``, as TAO), or
-``num_gpus`` CPU processes with gloo on a machine without a GPU.
+``num_gpus`` CPU processes with gloo on a machine without a GPU. ``train.num_nodes`` multiplies
+them: that many machines run as many processes each (:mod:`mmseg_tao.apis.nodes`).
 """
 import os
 from dataclasses import dataclass
@@ -19,22 +20,29 @@ class LaunchPlan:
     """How a task's processes are started.
 
     Attributes:
-        nproc: Processes (one per GPU on a GPU machine).
+        nproc: Processes on this machine (one per GPU on a GPU machine).
         device: ``'cuda'`` or ``'cpu'``.
         backend: ``torch.distributed`` backend: ``'nccl'`` on GPUs, ``'gloo'`` on CPU.
         gpu_ids: GPU indices as this process sees them (empty on CPU).
         visible_devices: ``CUDA_VISIBLE_DEVICES`` for relaunched processes (None: keep).
+        num_nodes: Machines of the run, each with ``nproc`` processes (``train.num_nodes``).
     """
     nproc: int
     device: str
     backend: str
     gpu_ids: List[int]
     visible_devices: Optional[str] = None
+    num_nodes: int = 1
+
+    @property
+    def world_size(self) -> int:
+        """The processes of the run on all its machines."""
+        return self.nproc * self.num_nodes
 
     @property
     def sync_bn(self) -> bool:
         """SyncBN only makes sense, and only works, across several GPU processes."""
-        return self.device == 'cuda' and self.nproc > 1
+        return self.device == 'cuda' and self.world_size > 1
 
     def env(self, base: Optional[Dict[str, str]] = None) -> Dict[str, str]:
         """The environment for relaunched processes."""
@@ -61,11 +69,12 @@ def plan_launch(spec, task: str, launched: bool = False) -> LaunchPlan:
     """
     section = getattr(spec, task)
     nproc = section.num_gpus
+    nodes = getattr(section, 'num_nodes', 1) if task == 'train' else 1  # others: ignored
     ids = list(getattr(section, 'gpu_ids', None) or range(nproc))
     if not torch.cuda.is_available():
-        return LaunchPlan(nproc, 'cpu', 'gloo', [])
+        return LaunchPlan(nproc, 'cpu', 'gloo', [], num_nodes=nodes)
     if launched:
-        return LaunchPlan(nproc, 'cuda', 'nccl', list(range(nproc)))
+        return LaunchPlan(nproc, 'cuda', 'nccl', list(range(nproc)), num_nodes=nodes)
     visible = torch.cuda.device_count()
     problems = []
     if len(set(ids)) != len(ids):
@@ -77,7 +86,7 @@ def plan_launch(spec, task: str, launched: bool = False) -> LaunchPlan:
                         '(lower num_gpus / gpu_ids, or check CUDA_VISIBLE_DEVICES)')
     if problems:
         raise SpecError(problems)
-    return LaunchPlan(nproc, 'cuda', 'nccl', ids, _visible_devices(ids))
+    return LaunchPlan(nproc, 'cuda', 'nccl', ids, _visible_devices(ids), num_nodes=nodes)
 
 
 def _visible_devices(ids: Sequence[int]) -> str:

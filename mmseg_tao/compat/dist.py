@@ -1,7 +1,7 @@
 """Several training processes on a machine without a GPU (gloo).
 
 mmengine 0.10.7 calls ``torch.cuda.set_device`` unconditionally when it initialises a
-``pytorch`` launcher, asks for NCCL by default, and wraps CPU models in DDP with
+``pytorch`` or ``slurm`` launcher, asks for NCCL by default, and wraps CPU models in DDP with
 ``device_ids``, which DDP rejects for CPU modules, and converts BN to SyncBN when a config
 says ``sync_bn`` (SyncBN raises on CPU tensors). These patches change behaviour only for
 models on the CPU.
@@ -9,6 +9,7 @@ models on the CPU.
 import functools
 import logging
 from typing import Callable
+from unittest import mock
 
 import torch
 from mmengine.logging import print_log
@@ -34,6 +35,21 @@ def _gloo_without_gpu(init_pytorch: Callable) -> Callable:
             backend='gloo' if backend == 'nccl' else backend, **kwargs)
 
     return _init_dist_pytorch
+
+
+def _slurm_gloo_without_gpu(init_slurm: Callable) -> Callable:
+    from mmengine.device import get_device
+
+    @functools.wraps(init_slurm)
+    def _init_dist_slurm(backend, port=None, init_backend='torch', **kwargs):
+        if get_device() != 'cpu' or init_backend != 'torch':
+            return init_slurm(backend, port=port, init_backend=init_backend, **kwargs)
+        # mmengine's own variables (ranks and master from SLURM), without a GPU to select.
+        with mock.patch('torch.cuda.set_device', lambda device: None):
+            init_slurm('gloo' if backend == 'nccl' else backend, port=port,
+                       init_backend=init_backend, **kwargs)
+
+    return _init_dist_slurm
 
 
 def _no_device_ids_on_cpu(ddp_init: Callable) -> Callable:
@@ -68,6 +84,12 @@ register(Patch(
     reason='without a GPU, torch.cuda.set_device fails and NCCL is unavailable: initialise '
            'the process group with gloo instead',
     versions=_VERSIONS, wrap=_gloo_without_gpu))
+register(Patch(
+    name='mmengine-dist-slurm-gloo-on-cpu',
+    target='mmengine.dist.utils._init_dist_slurm',
+    reason='SLURM tasks without a GPU: torch.cuda.set_device fails and NCCL is unavailable; '
+           "keep mmengine's SLURM variables and initialise the process group with gloo",
+    versions=_VERSIONS, wrap=_slurm_gloo_without_gpu))
 register(Patch(
     name='mmengine-ddp-cpu-device-ids',
     target='mmengine.model.wrappers.MMDistributedDataParallel.__init__',

@@ -35,5 +35,7 @@ class GpuFields:
 
 @dataclass
 class GpuNodeFields(GpuFields):
-    """:class:`GpuFields` and the number of machines (accepted; one machine per run)."""
+    """:class:`GpuFields` and the number of machines: ``train.num_nodes`` machines of
+    ``num_gpus`` processes each (:mod:`mmseg_tao.apis.nodes`); evaluate and inference run on
+    one machine."""
     num_nodes: int = spec_field(1, ge=1)

@@ -30,14 +30,18 @@ def reconcile_gpus(num_gpus: int, gpu_ids: Sequence[int]) -> Tuple[int, List[int
 
 
 def num_processes(spec, task: str = 'train') -> int:
-    """The processes ``task`` runs for a spec (TAO 5's or TAO 6's form).
+    """The processes ``task`` runs for a spec (TAO 5's or TAO 6's form), on all its nodes:
+    :func:`process_count` per node, times ``train.num_nodes`` for training (TAO's
+    ``torchrun --nnodes`` / Lightning's ``num_nodes``; the other tasks' ``num_nodes`` are
+    ignored).
 
     Args:
         spec: A spec with a ``task`` section that has num_gpus and gpu_ids.
         task: ``train``, ``evaluate`` or ``inference``.
     """
     section = getattr(spec, task)
-    return process_count(section.num_gpus, section.gpu_ids)
+    nodes = getattr(section, 'num_nodes', 1) if task == 'train' else 1
+    return process_count(section.num_gpus, section.gpu_ids) * nodes
 
 
 def reconcile_sections(spec, notes: List[str], raw: Optional[dict] = None) -> None:

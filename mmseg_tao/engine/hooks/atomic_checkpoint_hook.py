@@ -92,6 +92,22 @@ class AtomicCheckpointHook(CheckpointHook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         restore_plain_state(checkpoint)  # a no-op for mmengine's own layout
 
+    def save_now(self, runner) -> str:
+        """Save the iterations done so far, whatever the interval (called from
+        ``after_train_iter`` by every process; a preempted run's last checkpoint).
+
+        The file is named as the interval's are, by iterations (inside an epoch too:
+        ``epoch`` is the one in progress, as in TAO 6/7's step checkpoints), and written as
+        atomically. Returns its path.
+        """
+        step = runner.iter + 1
+        by_epoch, self.by_epoch = self.by_epoch, False
+        try:
+            self._save_checkpoint_with_step(runner, step, dict(epoch=runner.epoch, iter=step))
+        finally:
+            self.by_epoch = by_epoch
+        return self.last_ckpt
+
     def _save_checkpoint_with_step(self, runner, step, meta):
         if not osp.isdir(str(self.out_dir)):
             return super()._save_checkpoint_with_step(runner, step, meta)

@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 
 import torch
 import torch.nn.functional as F
-from mmengine.dist import get_world_size
+from mmengine.dist import all_reduce, get_world_size, is_distributed
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import BaseLoop, EpochBasedTrainLoop
@@ -24,6 +24,7 @@ from ..status import (
     tao5_time_per_iter,
     tao6_scores,
 )
+from .preemption_hook import Preempted
 
 # TAO 5.5's own lines around the training loop (cv/segformer/scripts/train.py).
 TAO5_TRAIN_START = '********************** Start Segformer Training **********************.'
@@ -34,6 +35,16 @@ IGNORE_INDEX = 255  # TAO 6's cross_entropy and MeanIoUMeter ignore label 255
 def write_status(path: str, status: str, message: str, **fields) -> dict:
     """Append one TAO status line (``fields``, date, time, status, verbosity, message)."""
     return StatusLogger(path).write(fields, status=status, message=message)
+
+
+def _mean_over_processes(total: Any, count: int) -> float:
+    """``sum(total) / sum(count)`` over all processes (each has its shard of the data);
+    NaN without any count."""
+    total = total.item() if isinstance(total, torch.Tensor) else total
+    sums = torch.tensor([float(total), float(count)], dtype=torch.float64)
+    if is_distributed():
+        all_reduce(sums, op='sum')
+    return sums[0].item() / sums[1].item() if sums[1].item() else math.nan
 
 
 def _td(seconds: float) -> str:
@@ -66,7 +77,8 @@ class TAOStatusLoggerHook(Hook):
     ``time_per_step``, ``eta`` (timedelta strings) and ``kpi`` ``train_loss`` plus that
     epoch's ``val_*``, then "Train metrics generated." with ``kpi`` ``train_loss`` (the
     epoch's mean loss); at the end "Training loop complete.". ``kpi`` persists to later
-    lines as on TAO's logger. Epochs are mmengine's (``EpochBasedTrainLoop``) or, in an
+    lines as on TAO's logger. Losses are means over the images of all processes (each sums
+    its shard; the sums are reduced). Epochs are mmengine's (``EpochBasedTrainLoop``) or, in an
     iteration-based loop, runs of ``iters_per_epoch`` iterations. ``val_loss`` is the
     cross-entropy (label 255 ignored) of the validation logits, averaged over images.
 
@@ -145,10 +157,16 @@ class TAOStatusLoggerHook(Hook):
         self._unguard_loop()
 
     def mark_failed(self, error: BaseException) -> None:
-        """Record a FAILURE for ``error`` (once)."""
+        """Record a FAILURE for ``error`` (once). A preemption
+        (:class:`~mmseg_tao.engine.hooks.preemption_hook.Preempted`) is TAO's interruption
+        line with ``preempted: true``, the signal, the iteration and the checkpoint written."""
         if self.logger is not None and self._own and not self._done:
-            self.logger.write(status=FAILURE, message=failure_message(error, 'train',
-                                                                       self.form))
+            message = failure_message(error, 'train', self.form)
+            data = None
+            if isinstance(error, Preempted):
+                interrupted = failure_message(KeyboardInterrupt(), 'train', self.form)
+                message, data = f'{interrupted}: {error}', error.status_fields()
+            self.logger.write(data, status=FAILURE, message=message)
             self._done = True
         self._unguard_loop()
 
@@ -247,10 +265,8 @@ class TAOStatusLoggerHook(Hook):
         self.logger.write(data)
 
     def _end_epoch(self, epoch: int, step: int) -> None:
-        loss = self._loss_sum
-        loss = float(loss.item() if isinstance(loss, torch.Tensor) else loss)
         self._pending = dict(epoch=epoch, step=step,
-                             train_loss=loss / self._loss_n if self._loss_n else math.nan)
+                             train_loss=_mean_over_processes(self._loss_sum, self._loss_n))
         self._loss_sum, self._loss_n = 0.0, 0
         self._val_kpi = None
 
@@ -318,9 +334,7 @@ class TAOStatusLoggerHook(Hook):
         metric = next((m for m in getattr(runner.val_evaluator, 'metrics', [])
                        if getattr(m, 'tao_scores', None)), None)
         scores = tao6_scores(metric, metrics)
-        loss = self._val_loss_sum
-        loss = float(loss.item() if isinstance(loss, torch.Tensor) else loss)
-        kpi = dict(val_loss=loss / self._val_loss_n if self._val_loss_n else math.nan)
+        kpi = dict(val_loss=_mean_over_processes(self._val_loss_sum, self._val_loss_n))
         kpi.update({f'val_{k}': v for k, v in scores.items()})
         self.logger.kpi = kpi
         self.logger.write(message='Eval metrics generated.')
