@@ -25,7 +25,6 @@ HEAD_INPUTS = [
     Ignored('model.decode_head.in_index', 'every backbone level feeds the head'),
     Ignored('model.decode_head.feature_strides', 'fixed by the backbone'),
 ]
-TRAIN_NUM_NODES = Ignored('train.num_nodes', 'one machine per run (several GPUs of it)')
 EVALUATE_TRT = Ignored('evaluate.trt_engine', 'TensorRT engines are out of scope; the '
                        'checkpoint is evaluated')
 INFERENCE_TRT = Ignored('inference.trt_engine', 'TensorRT engines are out of scope; the '
@@ -52,7 +51,6 @@ IGNORED: List[Ignored] = [
     Ignored('train.exp_config.MASTER_PORT', 'a free port is chosen for each launch'),
     Ignored('train.exp_config.env_cfg.mp_cfg', 'dataloader workers fork; OpenCV threads off'),
     Ignored('train.exp_config.env_cfg.dist_cfg', 'NCCL on GPUs, gloo on CPU'),
-    TRAIN_NUM_NODES,
     Ignored('train.param_scheduler', 'the schedule comes from train.trainer.lr_config and '
             'train.max_iters'),
     Ignored('train.default_hooks', "hooks come from the train section's intervals"),
@@ -75,7 +73,6 @@ IGNORED_TAO6: List[Ignored] = [
     FEAT_DOWNSAMPLE,
     *HEAD_INPUTS,
     Ignored('dataset.segment.quant_calibration_dataset', 'quantisation is out of scope'),
-    TRAIN_NUM_NODES,
     Ignored('train.segment.weights', 'TAO 6 stores these and never uses them'),
     Ignored('train.optim.monitor_name', 'checkpoints are kept by interval'),
     Ignored('train.tensorboard.infrequent_logging_frequency', 'TensorBoard gets the logged '
