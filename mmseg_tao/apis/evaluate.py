@@ -9,6 +9,15 @@ from mmengine.runner import Runner
 from ..engine.status import StatusLogger, spec_form, tao6_scores, task_status
 from ..models.utils import check_checkpoint_fits
 from ..spec.translate import results_dir
+from .deployed_model import (
+    CHECKPOINT,
+    ONNX,
+    model_kind,
+    prediction_notes,
+    restore_quantized,
+    size_key,
+    use_onnx_model,
+)
 from .experiment import fast_prediction, prepare, single_process, task_config
 
 
@@ -52,6 +61,11 @@ def evaluate(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'non
     ``evaluate.batch_size`` images per pass in ``evaluate.precision``; print the tables
     and write ``results.json`` to the evaluate results dir. Returns the results.
 
+    The checkpoint may also be a deployed model (:mod:`.deployed_model`): an ONNX file
+    (TAO 5's or TAO 6's export, Q/DQ INT8 ones too), run with ONNX Runtime in the same test
+    loop and evaluator, or a quantized model of the ``quantize`` task; ``precision`` is
+    then the model's own.
+
     ``status.json`` in the results dir gets TAO's lines: a TAO 6/7 spec RUNNING "Test
     metrics generated." with ``kpi`` ``test_acc``, ``test_miou``, ``test_mf1``,
     ``test_mprecision``, ``test_mrecall`` (fractions), and F1 / precision / recall join the
@@ -66,9 +80,20 @@ def evaluate(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'non
 def _evaluate(spec, launcher: str, form: int, status: StatusLogger) -> Dict:
     plan = single_process(spec, 'evaluate')
     cfg = task_config(spec, 'evaluate', launcher, plan)
+    checkpoint = spec.evaluate.checkpoint
+    kind = model_kind(checkpoint)
+    prediction_notes('evaluate', kind, spec.evaluate.precision)
+    if kind == ONNX:
+        use_onnx_model(cfg, checkpoint, plan.device, size_key(spec))
+    elif kind != CHECKPOINT:
+        cfg.load_from = None  # restored below, not loaded as a state dict
     runner = Runner.from_cfg(cfg)
-    check_checkpoint_fits(runner.model, spec.evaluate.checkpoint)
-    fast_prediction(runner.model, spec.evaluate.precision)
+    if kind == CHECKPOINT:
+        check_checkpoint_fits(runner.model, checkpoint)
+        fast_prediction(runner.model, spec.evaluate.precision)
+    elif kind != ONNX:
+        runner.model = restore_quantized(runner.model, checkpoint,
+                                         getattr(spec, 'quantize', None))
     metrics = runner.test()
     metric = runner.test_evaluator.metrics[0]
     summary = {k: round(float(metrics[k]), 2) for k in ('mIoU', 'mAcc', 'aAcc')}

@@ -18,6 +18,15 @@ from ..datasets.tao_dataset import DatasetError
 from ..engine.status import spec_form, task_status
 from ..models.utils import check_checkpoint_fits
 from ..spec.translate import results_dir, slide_test_cfg
+from .deployed_model import (
+    CHECKPOINT,
+    ONNX,
+    build_onnx_model,
+    model_kind,
+    prediction_notes,
+    restore_quantized,
+    size_key,
+)
 from .experiment import fast_prediction, prepare, single_process, task_config
 
 
@@ -90,6 +99,10 @@ def inference(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'no
     ``mask_tao/`` keeps the class ids at ``img_size`` (mmseg-tao's addition). Every image
     is written (TAO writes every ``vis_after_n_batches``-th batch). ``status.json`` gets
     TAO's task lines.
+
+    The checkpoint may also be a deployed model (:mod:`.deployed_model`): an ONNX file run
+    with ONNX Runtime (TAO 5's class ids, or logits resized and argmaxed as the PyTorch
+    model's) or a quantized model of the ``quantize`` task; the outputs are the same.
     """
     spec = prepare(spec_path, overrides, 'inference', tao_version)
     with task_status(results_dir(spec, 'inference'), 'inference', spec_form(spec)):
@@ -105,11 +118,7 @@ def _inference(spec, launcher: str, device: Optional[str]) -> List[str]:
         cfg.model.test_cfg = slide_test_cfg((spec.model.input_height, spec.model.input_width))
         cfg.test_pipeline = [t for t in cfg.test_pipeline if t['type'] != 'Resize']
     device = device or ('cuda' if plan.device == 'cuda' else 'cpu')
-    # Checked before any weight is loaded (init_model would load non-strictly).
-    model = init_model(cfg, device=device)
-    check_checkpoint_fits(model, spec.inference.checkpoint)
-    load_checkpoint(model, spec.inference.checkpoint, map_location='cpu')
-    fast_prediction(model, spec.inference.precision, spec.inference.compile)
+    model = _load_model(spec, cfg, device)
     palette = Palette.of(cfg.tao_palette)
     img_dir = spec.dataset.test_dataset.img_dir
     tao6 = getattr(spec, 'tao6', None)
@@ -142,6 +151,26 @@ def _inference(spec, launcher: str, device: Optional[str]) -> List[str]:
              if tao6 is not None else f'overlays to {vis_dir}')
     print(f'\nwrote {len(written)} masks to {mask_dir} and {where}', flush=True)
     return written
+
+
+def _load_model(spec, cfg, device: str) -> torch.nn.Module:
+    """The model of ``inference.checkpoint``: a PyTorch checkpoint (checked to fit before
+    any weight is loaded, in ``inference.precision``, compiled with ``inference.compile``),
+    an ONNX file (ONNX Runtime) or a quantized model of the ``quantize`` task."""
+    checkpoint = spec.inference.checkpoint
+    kind = model_kind(checkpoint)
+    prediction_notes('inference', kind, spec.inference.precision, spec.inference.compile)
+    if kind == ONNX:
+        return build_onnx_model(cfg, checkpoint, device, size_key(spec))
+    model = init_model(cfg, device=device)
+    if kind != CHECKPOINT:
+        model = restore_quantized(model, checkpoint, getattr(spec, 'quantize', None))
+        model.cfg = cfg
+        return model
+    # Checked before any weight is loaded (init_model would load non-strictly).
+    check_checkpoint_fits(model, checkpoint)
+    load_checkpoint(model, checkpoint, map_location='cpu')
+    return fast_prediction(model, spec.inference.precision, spec.inference.compile)
 
 
 def tao6_color_map(palette: Sequence[Any]) -> Dict[int, List[int]]:
