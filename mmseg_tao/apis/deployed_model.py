@@ -5,7 +5,7 @@ PyTorch checkpoint.
 What a file is comes from its content (a PyTorch file is a zip archive or a pickle; an ONNX
 file is a protobuf ``ModelProto``, or is named ``*.onnx``); the ONNX contract (TAO 5's class
 ids or logits, at 1/4 or the input size) from its graph
-(:func:`~mmseg_tao.models.segmentors.onnx_segmentor.read_onnx_contract`). An ONNX file that
+(:func:`~mmseg_tao.models.utils.onnx_contract.read_onnx_contract`). An ONNX file that
 does not fit the spec's model is refused before the run, naming the file and what was
 expected (:class:`OnnxModelError`, exit status 2 from the commands).
 """
@@ -113,7 +113,7 @@ def onnx_model_config(cfg: Config, onnx_file: str, device: str,
         OnnxModelError: The graph is not a segmentation model of the spec's input and
             classes.
     """
-    from ..models.segmentors.onnx_segmentor import OnnxModelError, read_onnx_contract
+    from ..models.utils.onnx_contract import OnnxModelError, read_onnx_contract
     contract = read_onnx_contract(onnx_file)
     check_onnx_fits(contract, cfg, onnx_file, size_key)
     model = cfg.model
@@ -138,7 +138,7 @@ def check_onnx_fits(contract, cfg: Config, onnx_file: str,
     Raises:
         OnnxModelError: Naming the file, what it has and what the spec's model needs.
     """
-    from ..models.segmentors.onnx_segmentor import OnnxModelError
+    from ..models.utils.onnx_contract import OnnxModelError
     num_classes = int(cfg.model.decode_head.num_classes)
     size = cfg.model.data_preprocessor.get('size')
     height, width = (int(size[0]), int(size[1])) if size else (None, None)

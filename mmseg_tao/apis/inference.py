@@ -17,6 +17,7 @@ from ..datasets.palette import Palette
 from ..datasets.tao_dataset import DatasetError
 from ..engine.status import spec_form, task_status
 from ..models.utils import check_checkpoint_fits
+from ..models.utils.onnx_contract import OnnxModelError
 from ..spec.translate import results_dir, slide_test_cfg
 from .deployed_model import (
     CHECKPOINT,
@@ -131,7 +132,10 @@ def _inference(spec, launcher: str, device: Optional[str]) -> List[str]:
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
         arrays = [read_image(path) for path, _ in batch]  # decoded once, checked
-        results = inference_model(model, arrays)
+        try:
+            results = inference_model(model, arrays)
+        except OnnxModelError as err:  # an image the ONNX file cannot take, named
+            raise OnnxModelError(f'{err} (images: {", ".join(p for p, _ in batch)})') from None
         for (path, rel), image, result in zip(batch, arrays, results):
             mask_path = osp.join(mask_dir, rel + '.png')
             os.makedirs(osp.dirname(mask_path), exist_ok=True)
