@@ -33,6 +33,9 @@ Where this one differs, and why:
 * model-color-format follows ``to_rgb`` (0: RGB, 1: BGR; offsets stay in the model's
   channel order), batch-size is written (TAO leaves nvinfer's default) and so is
   segmentation-output-order 0 (CHW, the graph's layout).
+* A quantised (Q/DQ) ONNX, as ``mmseg-tao quantize`` writes with ``modelopt.onnx``, gets
+  network-mode 1 (INT8) and no int8-calib-file: its QuantizeLinear / DequantizeLinear
+  nodes carry the scales, so TensorRT builds it as INT8 without a calibration cache.
 * The file is ``<onnx stem>_nvdsinfer_config.yaml`` (TAO: ``nvdsinfer_config.yaml``), so
   that both files of ``export.output: both`` get one in the same directory.
 """
@@ -74,7 +77,8 @@ def scale_and_offsets(mean: Sequence[float],
 def nvinfer_config(onnx_file: str, num_classes: int, height: int, width: int,
                    mean: Sequence[float], std: Sequence[float], float_logits: bool,
                    rgb: bool = True, batch_size: int = 1,
-                   labels_file: Optional[str] = LABELS_FILE) -> Tuple[str, Optional[str]]:
+                   labels_file: Optional[str] = LABELS_FILE,
+                   int8_qdq: bool = False) -> Tuple[str, Optional[str]]:
     """The text of a Gst-nvinfer config (YAML) for ``onnx_file``.
 
     Args:
@@ -88,6 +92,8 @@ def nvinfer_config(onnx_file: str, num_classes: int, height: int, width: int,
         rgb: Whether the model takes RGB (mmseg ``bgr_to_rgb`` / TAO ``to_rgb``).
         batch_size: nvinfer's batch size (the fixed batch, or 1 for a dynamic axis).
         labels_file: The labels file's name beside the config, or None.
+        int8_qdq: The graph is quantised with QuantizeLinear / DequantizeLinear nodes:
+            network-mode 1 (INT8), no calibration cache.
 
     Returns:
         ``(text, note)``: ``note`` as in :func:`scale_and_offsets` (also a comment line).
@@ -103,7 +109,7 @@ def nvinfer_config(onnx_file: str, num_classes: int, height: int, width: int,
         'offsets': ';'.join(str(o) for o in offsets),
         'model-color-format': 0 if rgb else 1,
         'batch-size': batch_size,
-        'network-mode': 2,  # FP16, as TAO writes
+        'network-mode': 1 if int8_qdq else 2,  # INT8 for a Q/DQ graph, else FP16 as TAO
         'workspace-size': 1048576,
         'gie-unique-id': 1,
         'maintain-aspect-ratio': 0,  # stretch to H x W, as the export check does
@@ -115,9 +121,13 @@ def nvinfer_config(onnx_file: str, num_classes: int, height: int, width: int,
     prop = {k: v for k, v in prop.items() if v is not None}
     output = ('float32 logits [N,C,h,w]' if float_logits else 'int64 class ids [N,1,H,W]')
     lines = [f'# DeepStream Gst-nvinfer config for {osp.basename(onnx_file)} '
-             '(written by mmseg-tao export).',
+             f'(written by mmseg-tao {"quantize" if int8_qdq else "export"}).',
              f"# Output 'output': {output}; "
              'nvinfer input = net-scale-factor * (pixel - offsets).']
+    if int8_qdq:
+        lines.append('# INT8 (network-mode 1): the Q/DQ model carries its scales in '
+                     'QuantizeLinear/DequantizeLinear nodes, so TensorRT needs no calibration '
+                     'cache (no int8-calib-file).')
     if note:
         lines.append(f'# Approximate normalisation: {note}.')
     return '\n'.join(lines) + '\n' + yaml.safe_dump({'property': prop}, sort_keys=False), note
@@ -131,16 +141,16 @@ def write_nvinfer_config(onnx_file: str, classes: Sequence[str],
         onnx_file: The exported ONNX file.
         classes: Class names by training id (num-detected-classes is their number).
         **kwargs: :func:`nvinfer_config`'s ``height``, ``width``, ``mean``, ``std``,
-            ``float_logits``, ``rgb``, ``batch_size``.
+            ``float_logits``, ``rgb``, ``batch_size``, ``int8_qdq``.
 
     Returns:
         ``(config path, note)``; ``note`` as in :func:`scale_and_offsets`.
     """
+    from ..utils.fileio import atomic_write
     root = osp.dirname(osp.abspath(onnx_file))
-    with open(osp.join(root, LABELS_FILE), 'w', encoding='utf-8') as f:
-        f.write(';'.join(classes) + '\n')  # TAO's labels file: one line, ';'-separated
+    # TAO's labels file: one line, ';'-separated.
+    atomic_write(osp.join(root, LABELS_FILE), ';'.join(classes) + '\n')
     text, note = nvinfer_config(onnx_file, len(classes), **kwargs)
     path = osp.join(root, osp.splitext(osp.basename(onnx_file))[0] + '_nvdsinfer_config.yaml')
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(text)
+    atomic_write(path, text)
     return path, note

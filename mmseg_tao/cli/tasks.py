@@ -1,4 +1,5 @@
-"""The TAO tasks: ``mmseg-tao {train,evaluate,inference,export} -e SPEC [key=value ...]``.
+"""The TAO tasks: ``mmseg-tao {train,evaluate,inference,export,quantize} -e SPEC
+[key=value ...]``.
 
 Runs a TAO SegFormer experiment spec with mmsegmentation. ``key=value`` overrides use the
 spec's dotted paths (``train.max_iters=100``, ``evaluate.checkpoint=model.pth``).
@@ -13,12 +14,14 @@ from mmseg_tao.utils.configs import example_data_hint, resolve_config
 
 from .command import ExitCode, make_parser, run_main
 
-TASKS = ('train', 'evaluate', 'inference', 'export')
+TASKS = ('train', 'evaluate', 'inference', 'export', 'quantize')
 SUMMARIES = {
     'train': 'train a model from a TAO experiment spec',
     'evaluate': 'evaluate a checkpoint on the spec\'s test data (mIoU tables, results.json)',
     'inference': 'segment the spec\'s test images (masks and overlays)',
     'export': 'export a checkpoint to ONNX (checked against PyTorch with ONNX Runtime)',
+    'quantize': 'quantise a checkpoint (torchao, ModelOpt) or an ONNX export (Q/DQ INT8), '
+                'as TAO 7',
 }
 
 
@@ -59,6 +62,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None,
     from mmseg_tao.compat.checkpoint import CheckpointReadError
     from mmseg_tao.datasets import DatasetError
     from mmseg_tao.models.utils import CheckpointMismatchError
+    from mmseg_tao.quantization.backends.onnxruntime_qdq import OnnxModelError
     from mmseg_tao.spec import SpecError
 
     def run(args: argparse.Namespace) -> ExitCode:
@@ -75,4 +79,4 @@ def main(argv: Optional[Sequence[str]] = None, prog: Optional[str] = None,
 
     return run_main(build_parser(task, prog), run, argv, intermixed=True,
                     user_errors=(SpecError, DatasetError, CheckpointMismatchError,
-                                 CheckpointReadError, FileNotFoundError))
+                                 CheckpointReadError, FileNotFoundError, OnnxModelError))

@@ -212,6 +212,14 @@ def _seed_to6(seed):
     return Tao6Train.seed if seed is None else seed
 
 
+def _unset_to5(path):
+    return path or None
+
+
+def _unset_to6(path):
+    return path or ''
+
+
 def _sync_bn_to5(sync: bool) -> str:
     return 'SyncBN' if sync else 'BN'
 
@@ -285,6 +293,12 @@ LINKS: List[Link] = [
     Link('export.format', 'export.format', Custom(_export_format_to5, _export_format_to6),
          "TAO 6's onnx contract (float logits at 1/4 resolution) is mmseg-tao's "
          "format 'tao6'"),
+    _same('quantize', 'backend', 'mode', 'algorithm', 'layers', 'skip_names', 'model_path',
+          'results_dir', 'backend_kwargs', 'device'),
+    Link('dataset.segment.quant_calibration_dataset.images_dir',
+         'dataset.quant_calibration_dataset.img_dir', Convert(_unset_to5, _unset_to6),
+         "the calibration images; TAO 6's '' and TAO 5's null both mean unset "
+         '(TAO 5 has no quantize task: its section is an mmseg-tao addition)'),
 ]
 
 # (TAO 6/7 paths, TAO 5 form) rows of docs/spec_mapping.md.

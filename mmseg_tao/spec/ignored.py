@@ -14,7 +14,7 @@ from .tao6_schema import Tao6Spec
 from .validation import get_path
 
 # Sections that belong to one task: their fields are reported for that task only.
-TASK_SECTIONS = ('train', 'evaluate', 'inference', 'export', 'gen_trt_engine')
+TASK_SECTIONS = ('train', 'evaluate', 'inference', 'export', 'gen_trt_engine', 'quantize')
 
 # ---- rows of both forms
 FEAT_DOWNSAMPLE = Ignored('model.backbone.feat_downsample', "the backbones return TAO's "
@@ -72,7 +72,6 @@ IGNORED_TAO6: List[Ignored] = [
     Ignored('wandb', 'logs go to the work dir (add a WandbVisBackend to the config)'),
     FEAT_DOWNSAMPLE,
     *HEAD_INPUTS,
-    Ignored('dataset.segment.quant_calibration_dataset', 'quantisation is out of scope'),
     Ignored('train.segment.weights', 'TAO 6 stores these and never uses them'),
     Ignored('train.optim.monitor_name', 'checkpoints are kept by interval'),
     Ignored('train.tensorboard.infrequent_logging_frequency', 'TensorBoard gets the logged '
@@ -92,7 +91,6 @@ IGNORED_TAO6: List[Ignored] = [
     Ignored('export.serialize_nvdsinfer', 'the DeepStream nvinfer config is always written '
             'beside the ONNX file'),
     GEN_TRT_ENGINE,
-    Ignored('quantize', 'quantisation is out of scope'),
 ]
 
 

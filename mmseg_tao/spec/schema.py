@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Union
 from .backbones import BACKBONES
 from .fields import GpuFields, GpuNodeFields
 from .fields import spec_field as _f
+from .quantize_schema import QuantCalibrationSpec, QuantizeSpec
 
 PRECISION_CHOICES = ('fp32', 'fp16', 'bf16')
 StrOrList = Union[str, List[str]]
@@ -179,6 +180,8 @@ class DatasetSpec:
     type: str = _f('BaseSegDataset', choices=('BaseSegDataset', ))
     # mmseg-tao: what to do with a mask value no palette entry defines.
     unknown_label: str = _f('error', choices=('error', 'ignore'))
+    # mmseg-tao (TAO 7's quantize task for TAO 5 specs): the calibration images.
+    quant_calibration_dataset: QuantCalibrationSpec = _f(factory=QuantCalibrationSpec)
 
 
 # --------------------------------------------------------------------------- train
@@ -372,5 +375,7 @@ class ExperimentSpec:
     inference: InferenceSpec = _f(factory=InferenceSpec)
     export: ExportSpec = _f(factory=ExportSpec)
     gen_trt_engine: GenTrtEngineSpec = _f(factory=GenTrtEngineSpec)
+    # mmseg-tao: TAO 7's quantize section (TAO 5 has no quantize task).
+    quantize: QuantizeSpec = _f(factory=QuantizeSpec)
     results_dir: Optional[str] = None
     encryption_key: Optional[str] = None

@@ -18,6 +18,7 @@ from .backbones import (
 from .fields import PROBABILITY as _PROB
 from .fields import GpuNodeFields
 from .fields import spec_field as _f
+from .quantize_schema import QuantizeSpec, Tao6QuantCalibration
 from .schema import DecoderParams
 
 
@@ -122,8 +123,8 @@ class Tao6Segment:
     # TAO's example specs write the string 'None' for "no transform".
     label_transform: Optional[str] = _f('norm', choices=('norm', 'None', None))
     palette: List[Tao6PaletteEntry] = _f(factory=_binary_palette)
-    # TAO 6.x: None; TAO 7.0.1: {images_dir: ''} (quantisation calibration images).
-    quant_calibration_dataset: Optional[Dict[str, Any]] = None
+    # TAO 7.0.1: {images_dir: ''} (the quantize task's calibration images).
+    quant_calibration_dataset: Tao6QuantCalibration = _f(factory=Tao6QuantCalibration)
 
 
 @dataclass
@@ -226,6 +227,6 @@ class Tao6Spec:
     evaluate: Tao6Evaluate = _f(factory=Tao6Evaluate)
     inference: Tao6Inference = _f(factory=Tao6Inference)
     export: Tao6Export = _f(factory=Tao6Export)
-    # TensorRT engines and torchao quantisation are out of scope; accepted, reported.
+    # TensorRT engines are out of scope; accepted, reported.
     gen_trt_engine: Optional[Dict[str, Any]] = None
-    quantize: Optional[Dict[str, Any]] = None
+    quantize: QuantizeSpec = _f(factory=QuantizeSpec)

@@ -4,7 +4,7 @@ from typing import List, Optional, Sequence
 from ..datasets.palette import Palette, PaletteError
 from .validation import get_path
 
-TASKS = ('train', 'evaluate', 'inference', 'export')
+TASKS = ('train', 'evaluate', 'inference', 'export', 'quantize')
 
 # What each task needs that the schema cannot default: (spec path, why).
 TASK_REQUIREMENTS = {
@@ -20,6 +20,8 @@ TASK_REQUIREMENTS = {
                   ('dataset.palette', 'the classes')],
     'export': [('export.checkpoint', 'the model to export'),
                ('dataset.palette', 'the number of classes')],
+    # The model (quantize.model_path, else export.checkpoint) is checked by the task.
+    'quantize': [('dataset.palette', 'the number of classes')],
 }
 VALIDATION_REQUIREMENTS = [('dataset.val_dataset.img_dir', 'validation images'),
                            ('dataset.val_dataset.ann_dir', 'validation masks')]
