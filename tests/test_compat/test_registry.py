@@ -18,7 +18,8 @@ from mmseg_tao import compat
 from mmseg_tao.compat import onnx_export, registry
 
 NAMES = ['mmengine-weights-only-load', 'mmengine-dist-gloo-on-cpu',
-         'mmengine-ddp-cpu-device-ids', 'mmengine-sync-bn-on-cpu',
+         'mmengine-dist-slurm-gloo-on-cpu', 'mmengine-ddp-cpu-device-ids',
+         'mmengine-sync-bn-on-cpu',
          'mmengine-complexity-inputs', 'mmseg-draw-contiguous', 'mmseg-instance-metainfo',
          'mmseg-benchmark-size-check', 'mmdeploy-onnx-torchscript']
 
