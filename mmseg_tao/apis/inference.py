@@ -135,6 +135,7 @@ def _inference(spec, launcher: str, device: Optional[str]) -> List[str]:
         try:
             results = inference_model(model, arrays)
         except OnnxModelError as err:  # an image the ONNX file cannot take, named
+            print(flush=True)  # ends the progress bar's line
             raise OnnxModelError(f'{err} (images: {", ".join(p for p, _ in batch)})') from None
         for (path, rel), image, result in zip(batch, arrays, results):
             mask_path = osp.join(mask_dir, rel + '.png')
