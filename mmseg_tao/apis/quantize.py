@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import torch
 
-from ..engine.status import spec_form, task_status
+from ..engine.status import task_status
 from ..quantization.config import (
     MODELOPT_ONNX,
     MODELOPT_PYTORCH,
@@ -55,7 +55,8 @@ def quantize(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'non
     """
     spec = prepare(spec_path, overrides, 'quantize', tao_version)
     out_dir = results_dir(spec, 'quantize')
-    with task_status(out_dir, 'quantize', spec_form(spec)) as status:
+    # TAO 5 had no quantize task: status.json has TAO 7's lines for both spec forms.
+    with task_status(out_dir, 'quantize', 6) as status:
         result = _quantize(spec, out_dir)
         status.write(message=f'Quantized model saved to {result["file"]}.')
     return result
@@ -179,10 +180,13 @@ def _quantize(spec, out_dir: str) -> Dict[str, Any]:
         raise SpecError([f'quantize.model_path: {path} is an ONNX file; backend '
                          f'{settings.backend!r} quantises a PyTorch checkpoint (ONNX files: '
                          "backend 'modelopt.onnx')"])
-    device = resolve_device(settings)
-    if settings.backend == TORCHAO and settings.device != 'cpu':
-        print('note: quantize.device is not used by torchao weight-only PTQ (no '
-              'calibration), as in TAO', file=sys.stderr)
+    if settings.backend == TORCHAO:
+        device = torch.device('cpu')
+        if settings.device != 'cpu':
+            print(f'note: quantize.device {settings.device} is not used by torchao '
+                  'weight-only PTQ (no calibration), as in TAO', file=sys.stderr)
+    else:
+        device = resolve_device(settings)
     model = _build_model(spec, out_dir, path)
     reference = _build_model(spec, out_dir, path) if settings.backend == MODELOPT_PYTORCH \
         else None

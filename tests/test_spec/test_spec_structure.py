@@ -102,6 +102,8 @@ def _changed(value):
         return value * 0.5
     if isinstance(value, list):
         return [_changed(v) for v in value]
+    if isinstance(value, dict):  # quantize.backend_kwargs
+        return {**value, 'changed': 1}
     return 'changed' if value is None else value + '_changed'
 
 
