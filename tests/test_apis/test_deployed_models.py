@@ -360,6 +360,46 @@ def test_inference_tao6_outputs_equal_checkpoint(setup):
         sorted(_rows(out['pth'] / 'status.json')[-1])
 
 
+def _fitted_checkpoint_model(paths, files):
+    """The checkpoint's model, built from the TAO 5 spec."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    from mmseg.registry import MODELS
+
+    from mmseg_tao.apis import task_config
+    from mmseg_tao.spec import load_spec
+    init_default_scope('mmseg')
+    model = MODELS.build(task_config(load_spec(paths['spec5'], task='evaluate'),
+                                     'evaluate').model)
+    load_checkpoint(model, files['pth'], map_location='cpu')
+    return model.eval()
+
+
+def test_dynamic_size_onnx_takes_any_image(setup, tmp_path):
+    """A graph with dynamic height and width (here TAO 6's 1/4 logits) takes each image at
+    the size TAO 5's pipeline gives it, a non-square one too, in one batch of 4 with mixed
+    sizes (run in groups of equal size): the checkpoint's masks."""
+    from mmseg_tao.apis.export import DecodeHeadLogits
+    root, paths, files = setup
+    onnx_file = str(tmp_path / 'dynamic.onnx')
+    axes = {0: 'batch', 2: 'height', 3: 'width'}
+    torch.onnx.export(DecodeHeadLogits(_fitted_checkpoint_model(paths, files)),
+                      (torch.zeros(1, 3, SIZE, SIZE), ), onnx_file, input_names=['input'],
+                      output_names=['output'], opset_version=17, dynamo=False,
+                      dynamic_axes={'input': axes, 'output': axes})
+    images = ['dataset.test_dataset.img_dir=[images/test,images/odd]',
+              'dataset.test_dataset.ann_dir=null', 'inference.batch_size=4']
+    masks = {}
+    for name, checkpoint in (('pth', files['pth']), ('dynamic', onnx_file)):
+        inference(paths['spec5'], [f'inference.checkpoint={checkpoint}',
+                                   f'inference.results_dir={tmp_path / name}', *images])
+        masks[name] = _masks(tmp_path / name / 'mask_tao')
+    assert sorted(masks['pth']) == ['a_64.png', 'b_128.png', 'c_32.png', 'd_96x64.png']
+    assert masks['pth']['d_96x64.png'].shape == (64, 96)
+    for name, ref in masks['pth'].items():
+        assert _same_share(masks['dynamic'][name], ref) >= 99.9
+
+
 # ------------------------------------------------------------ quantized PyTorch model
 def test_quantized_pytorch_model(setup, reference5, masks5):
     """A model written by the quantize task (torchao int8 weight-only: every nn.Linear of
@@ -368,22 +408,13 @@ def test_quantized_pytorch_model(setup, reference5, masks5):
     leaves >= 99% of the mask pixels as they were."""
     pytest.importorskip('torchao')
     quantization = pytest.importorskip('mmseg_tao.quantization')
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-    from mmseg.registry import MODELS
-
-    from mmseg_tao.apis import task_config
     from mmseg_tao.quantization.backends.torchao import quantize_weights
     from mmseg_tao.quantization.config import LayerSettings, QuantizeSettings, TensorSettings
-    from mmseg_tao.spec import load_spec
     root, paths, files = setup
-    init_default_scope('mmseg')
-    model = MODELS.build(task_config(load_spec(paths['spec5'], task='evaluate'),
-                                     'evaluate').model)
-    load_checkpoint(model, files['pth'], map_location='cpu')
+    model = _fitted_checkpoint_model(paths, files)
     settings = QuantizeSettings(backend='torchao', mode='weight_only_ptq', device='cpu',
                                 layers=[LayerSettings('*', weights=TensorSettings('int8'))])
-    quantize_weights(model.eval(), settings)
+    quantize_weights(model, settings)
     path = quantization.save_quantized(model, str(root / 'quantized_model_torchao.pth'),
                                        settings)
     assert model_kind(path) == 'quantized' and model_kind(files['pth']) == 'checkpoint'

@@ -13,6 +13,7 @@ The module imports mmdeploy (an optional dependency), so it is not imported with
 'mmseg_tao.models.segmentors.onnx_segmentor'])`` registers ``ONNXSegmentor`` for configs.
 """
 import os.path as osp
+from collections import defaultdict
 from typing import List, Optional, Union
 
 import torch
@@ -71,6 +72,23 @@ class ONNXSegmentor(End2EndModel):
             raise OnnxModelError(f'{onnx_file}: slide inference sums logits over windows; '
                                  f'this graph outputs {contract.describe()}: export logits '
                                  '(export.output: logits) or predict whole images')
+
+    def test_step(self, data: Union[dict, tuple, list]) -> SampleList:
+        """Predict a batch; images of different sizes (a graph with dynamic height and
+        width) run in groups of equal size, as ``TAOEncoderDecoder.test_step`` does."""
+        inputs = data.get('inputs') if isinstance(data, dict) else None
+        if not isinstance(inputs, list) or len({tuple(x.shape) for x in inputs}) < 2:
+            return super().test_step(data)
+        groups = defaultdict(list)
+        for i, x in enumerate(inputs):
+            groups[tuple(x.shape)].append(i)
+        results: list = [None] * len(inputs)
+        for index in groups.values():
+            part = {k: [v[i] for i in index] if isinstance(v, list) else v
+                    for k, v in data.items()}
+            for i, sample in zip(index, super().test_step(part)):
+                results[i] = sample
+        return results
 
     def forward(self, inputs: torch.Tensor, data_samples: SampleList,
                 mode: str = 'predict', **kwargs) -> SampleList:
