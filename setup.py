@@ -73,6 +73,8 @@ setup(
         'mim': parse_requirements('mminstall.txt'),
         'deploy': parse_requirements('deploy.txt'),
         'tests': parse_requirements('tests.txt'),
+        # The quantize task (nvidia-modelopt, torchao).
+        'quantize': parse_requirements('quantize.txt'),
     },
     entry_points={
         'console_scripts': ['mmseg-tao = mmseg_tao.cli:main'],

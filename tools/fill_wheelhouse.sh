@@ -14,7 +14,8 @@
 #
 # DIR gets, as binary wheels for that Python and platform (pip download --only-binary=:all:,
 # dependencies resolved): pip, requirements/build.txt, numpy, requirements/runtime.txt,
-# requirements/deploy.txt, requirements/tests.txt, mmengine, mmsegmentation and the runtime
+# requirements/deploy.txt, requirements/tests.txt, mmengine, mmsegmentation, the quantize
+# task's nvidia-modelopt, torchao and requests (requirements/quantize.txt) and the runtime
 # requirements of mmcv (read from its sdist), mmdeploy alone (--no-deps, as setup_env.sh
 # installs it), at the versions of requirements/pins.txt (listed at the end of --help); the
 # mmcv-<version>.tar.gz sdist (setup_env.sh builds it when no prebuilt wheel fits); and every
@@ -105,7 +106,8 @@ TORCH_V=$(pinned torch) TORCHVISION_V=$(pinned torchvision)
 
 # Requirements resolved together (mmdeploy comes separately, without its dependencies).
 REQ_FILES=(build.txt runtime.txt deploy.txt tests.txt)
-EXTRA_REQS=(pip numpy "mmengine==$MMENGINE_VERSION" "mmsegmentation==$MMSEG_VERSION")
+# shellcheck disable=SC2206
+EXTRA_REQS=(pip numpy "mmengine==$MMENGINE_VERSION" "mmsegmentation==$MMSEG_VERSION" $QUANTIZE_PINS)
 MMDEPLOY="mmdeploy==$MMDEPLOY_VERSION"
 
 if [ "$DRY_RUN" = 1 ]; then

@@ -307,6 +307,15 @@ step_mmdeploy() {
   note "$("$PY" -c 'import mmdeploy, onnx, onnxruntime as ort; print("mmdeploy", mmdeploy.__version__, "onnx", onnx.__version__, "onnxruntime", ort.__version__)')"
 }
 
+step_quantize() {
+  # The quantize task (requirements/quantize.txt, pinned in requirements/pins.txt): ModelOpt
+  # without its 'onnx' extra (it pins onnxruntime-gpu / onnx versions this stack cannot use;
+  # modelopt.onnx is served by ONNX Runtime), torchao, and requests (modelopt imports it).
+  # shellcheck disable=SC2086
+  pip_install -c "$TORCH_PINS" $QUANTIZE_PINS
+  note "$("$PY" -c 'import importlib.metadata as m; print(*(f"{n} {m.version(n)}" for n in ("nvidia-modelopt", "torchao")))')"
+}
+
 step_package() {
   # Offline, setuptools comes from the venv (build tools step), not from an index.
   local iso=()
@@ -316,7 +325,7 @@ step_package() {
 }
 
 step_verify() {
-  "$PY" -c "import mmseg_tao, mmseg.models, mmcv.ops, mmdeploy.apis"
+  "$PY" -c "import mmseg_tao, mmseg.models, mmcv.ops, mmdeploy.apis, torchao.quantization, modelopt.torch.quantization"
   note "$("$PY" -c "import torch, mmcv, mmseg_tao; print('torch', torch.__version__, '| mmcv', mmcv.__version__, '| import mmseg_tao, mmseg.models, mmcv.ops, mmdeploy.apis: ok')")"
 }
 
@@ -327,6 +336,7 @@ run_step "torch" step_torch
 run_step "mmcv $MMCV_VERSION (compiled ops)" step_mmcv
 run_step "mmengine + mmsegmentation" step_openmmlab
 run_step "mmdeploy + onnxruntime" step_mmdeploy
+run_step "nvidia-modelopt + torchao (quantize)" step_quantize
 run_step "mmseg-tao (editable)" step_package
 run_step "import check" step_verify
 touch "$READY"

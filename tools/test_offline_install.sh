@@ -112,9 +112,10 @@ import sys
 
 import mmseg_tao, mmseg.models, mmcv.ops, mmdeploy.apis  # noqa: E401,F401
 import mmcv, mmdeploy, mmengine, mmseg, onnxruntime, timm, torch, torchvision
+import modelopt, torchao  # noqa: E401  (the quantize task)
 
 venv, machine = sys.argv[1:]
-for mod in (mmcv, mmengine, mmseg, mmdeploy, onnxruntime, timm):
+for mod in (mmcv, mmengine, mmseg, mmdeploy, onnxruntime, timm, modelopt, torchao):
     assert mod.__file__.startswith(venv + '/'), (mod.__name__, mod.__file__)
 for mod in (torch, torchvision):
     assert mod.__file__.startswith(machine + '/'), (mod.__name__, mod.__file__)

@@ -12,10 +12,12 @@ from packaging.utils import canonicalize_name
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 REQ_DIR = osp.join(ROOT, 'requirements')
-FILES = ('build.txt', 'runtime.txt', 'mminstall.txt', 'deploy.txt', 'tests.txt')
+FILES = ('build.txt', 'runtime.txt', 'mminstall.txt', 'deploy.txt', 'tests.txt',
+         'quantize.txt')
 # mmseg_tao uses their internals (compat patches, timm's ConvNeXtStage, mmdeploy's rewriter):
 # a new minor (major for mmengine's 0.x: minor) release may break them.
-NEEDS_UPPER_BOUND = ('timm', 'mmcv', 'mmengine', 'mmsegmentation', 'mmdeploy', 'ruff')
+NEEDS_UPPER_BOUND = ('timm', 'mmcv', 'mmengine', 'mmsegmentation', 'mmdeploy', 'ruff',
+                     'nvidia-modelopt', 'torchao')
 
 
 def read_requirements(path: str) -> List[Requirement]:
@@ -93,6 +95,21 @@ def test_setup_scripts_install_versions_inside_mminstall_ranges():
         assert ranges[name].specifier.contains(pins[name], prereleases=True), (
             f'requirements/pins.txt installs {name}=={pins[name]}, outside the range '
             f'{ranges[name]} of requirements/')
+
+
+def test_quantize_pins_inside_quantize_ranges():
+    """The quantize task's pins lie inside requirements/quantize.txt, and ModelOpt's
+    setuptools>=80 meets requirements/build.txt's range (mmcv's build needs < 81)."""
+    pins = pinned_versions()
+    ranges = by_name((('quantize.txt', r) for r in
+                      read_requirements(osp.join(REQ_DIR, 'quantize.txt'))))
+    for name in ('nvidia-modelopt', 'torchao', 'requests'):
+        assert ranges[name].specifier.contains(pins[name], prereleases=True), (
+            f'requirements/pins.txt installs {name}=={pins[name]}, outside {ranges[name]}')
+    build = by_name((('build.txt', r) for r in
+                     read_requirements(osp.join(REQ_DIR, 'build.txt'))))['setuptools']
+    assert build.specifier.contains('80.9.0') and not build.specifier.contains('79.0.0'), build
+    assert not build.specifier.contains('81.0.0'), build
 
 
 @pytest.mark.parametrize('script', ['setup_env.sh', 'fill_wheelhouse.sh',

@@ -21,6 +21,8 @@ MMCV_VERSION=$(pin mmcv)
 MMENGINE_VERSION=$(pin mmengine)
 MMSEG_VERSION=$(pin mmsegmentation)
 MMDEPLOY_VERSION=$(pin mmdeploy)
+# The quantize task's libraries (requirements/quantize.txt).
+QUANTIZE_PINS="nvidia-modelopt==$(pin nvidia-modelopt) torchao==$(pin torchao) requests==$(pin requests)"
 DEFAULT_TORCH_SPEC="torch==$(pin torch) torchvision==$(pin torchvision)"
 
 # Paths. The venv of the set-up (tools/run_tests.sh and tools/lint.sh default to the same
