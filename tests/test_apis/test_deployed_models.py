@@ -249,6 +249,29 @@ def test_contract_read_from_graph(setup):
     assert int8.output_shape == tao6.output_shape and int8.num_classes == 3
 
 
+def test_fixed_batch_graph_fed_in_its_batches(tmp_path):
+    """A graph exported with a fixed batch of 2 (TAO 6's export.batch_size) is fed pairs;
+    a short last batch is filled up and the filling dropped."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from mmseg_tao.models.segmentors import onnx_segmentor  # noqa: F401  (registers it)
+    net = torch.nn.Conv2d(3, 3, 1).eval()
+    onnx_file = str(tmp_path / 'fixed.onnx')
+    torch.onnx.export(net, (torch.zeros(2, 3, 8, 8), ), onnx_file, input_names=['input'],
+                      output_names=['output'], dynamo=False)
+    init_default_scope('mmseg')
+    model = MODELS.build(dict(type='ONNXSegmentor', onnx_file=onnx_file, num_classes=3,
+                              data_preprocessor=dict(type='SegDataPreProcessor')))
+    assert model.contract.batch == 2 and model.contract.output == 'logits'
+    x = torch.randn(5, 3, 8, 8)
+    with torch.no_grad():
+        expected = net(x)
+    got = model._run(x, [{}] * 5)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
 # ---------------------------------------------------------------------------- evaluate
 @pytest.mark.parametrize('contract', ['argmax', 'tao6'])
 def test_evaluate_onnx_equals_checkpoint(setup, reference5, contract, capsys):

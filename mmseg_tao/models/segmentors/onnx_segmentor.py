@@ -128,7 +128,9 @@ class ONNXSegmentor(End2EndModel):
             n = len(chunk)
             if n < step:  # a fixed batch axis: fill up with the last image
                 chunk = torch.cat([chunk, chunk[-1:].expand(step - n, *chunk.shape[1:])])
-            out = self.wrapper({self.input_name: chunk.float()})[self.output_names[0]]
+            # On the session's device (the wrapper binds the buffer where it lies).
+            chunk = chunk.to(self.device, torch.float32)
+            out = self.wrapper({self.input_name: chunk})[self.output_names[0]]
             outs.append(out[:n])
         out = torch.cat(outs)
         if c.output == 'argmax' and out.numel() and int(out.max()) >= self.num_classes:
