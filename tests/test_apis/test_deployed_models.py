@@ -135,6 +135,7 @@ def setup(tmp_path_factory):
         _write(str(data / 'images' / 'test'), name, _ids(h, w, 20 + i), 20 + i)
     _write(str(data / 'images' / 'odd'), 'd_96x64.png', _ids(64, 96, 30), 30,
            str(data / 'masks' / 'odd'))
+    _write(str(data / 'images' / 'large'), 'e_128x160.png', _ids(128, 160, 40), 40)
     ckpt = str(root / 'model.pth')
     images = [mmcv.imread(str(root / 'train' / 'images' / f't_{i}.png')) for i in range(8)]
     model = _fitted_model(images, train_ids)
@@ -396,6 +397,21 @@ def _fitted_checkpoint_model(paths, files):
                                      'evaluate').model)
     load_checkpoint(model, files['pth'], map_location='cpu')
     return model.eval()
+
+
+def test_slide_inference_with_logits_graph(setup, tmp_path):
+    """inference.mode slide at full resolution in 64x64 windows: the logits graph's
+    windows are summed as PyTorch's are, giving the checkpoint's mask."""
+    root, paths, files = setup
+    masks = {}
+    for name in ('pth', 'logits'):
+        inference(paths['spec5'], [f'inference.checkpoint={files[name]}',
+                                   f'inference.results_dir={tmp_path / name}',
+                                   'inference.mode=slide',
+                                   'dataset.test_dataset.img_dir=images/large'])
+        masks[name] = np.array(Image.open(tmp_path / name / 'mask_tao' / 'e_128x160.png'))
+    assert masks['pth'].shape == (128, 160) and len(np.unique(masks['pth'])) == 3
+    assert _same_share(masks['logits'], masks['pth']) >= 99.9
 
 
 def test_dynamic_size_onnx_takes_any_image(setup, tmp_path):
