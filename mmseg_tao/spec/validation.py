@@ -81,6 +81,10 @@ def convert(value, tp, path: str, problems: List[str]) -> Tuple[bool, Any]:
                 return True, None
             problems.append(f'{path}: null is not allowed; expected {_type_name(tp)}')
             return False, None
+        sections = [a for a in args if dataclasses.is_dataclass(a)]
+        if isinstance(value, dict) and len(sections) == 1:
+            # An optional section given as a mapping: its own problems, path by path.
+            return convert(value, sections[0], path, problems)
         for arg in args:
             if arg is type(None):
                 continue
