@@ -66,7 +66,7 @@ def _is_quantized(path: str) -> bool:
 def restore_quantized(model: torch.nn.Module, path: str,
                       quantize_cfg: Optional[object] = None) -> torch.nn.Module:
     """``model`` (float32, from the spec) with the quantized structure and weights of
-    ``path``, a file written by the ``quantize`` task.
+    ``path``, a file written by the ``quantize`` task, on ``model``'s device.
 
     Raises:
         CheckpointReadError: mmseg-tao's quantization support is not installed.
@@ -77,7 +77,10 @@ def restore_quantized(model: torch.nn.Module, path: str,
         raise CheckpointReadError(
             f'{path}: a quantized model written by the quantize task; reading it needs '
             f'mmseg_tao.quantization ({err})') from None
-    return restore_quantized_model(model, path, quantize_cfg=quantize_cfg)
+    device = next(model.parameters()).device
+    # The file's weights load on the CPU (assigned, for torchao's tensors): back to where
+    # the model was.
+    return restore_quantized_model(model, path, quantize_cfg=quantize_cfg).to(device)
 
 
 def ort_device(device: str) -> str:

@@ -12,6 +12,7 @@ from ..spec.translate import results_dir
 from .deployed_model import (
     CHECKPOINT,
     ONNX,
+    QUANTIZED,
     model_kind,
     prediction_notes,
     restore_quantized,
@@ -85,13 +86,13 @@ def _evaluate(spec, launcher: str, form: int, status: StatusLogger) -> Dict:
     prediction_notes('evaluate', kind, spec.evaluate.precision)
     if kind == ONNX:
         use_onnx_model(cfg, checkpoint, plan.device, size_key(spec))
-    elif kind != CHECKPOINT:
+    elif kind == QUANTIZED:
         cfg.load_from = None  # restored below, not loaded as a state dict
     runner = Runner.from_cfg(cfg)
     if kind == CHECKPOINT:
         check_checkpoint_fits(runner.model, checkpoint)
         fast_prediction(runner.model, spec.evaluate.precision)
-    elif kind != ONNX:
+    elif kind == QUANTIZED:
         runner.model = restore_quantized(runner.model, checkpoint,
                                          getattr(spec, 'quantize', None))
     metrics = runner.test()

@@ -20,8 +20,8 @@ from ..models.utils import check_checkpoint_fits
 from ..models.utils.onnx_contract import OnnxModelError
 from ..spec.translate import results_dir, slide_test_cfg
 from .deployed_model import (
-    CHECKPOINT,
     ONNX,
+    QUANTIZED,
     build_onnx_model,
     model_kind,
     prediction_notes,
@@ -168,7 +168,7 @@ def _load_model(spec, cfg, device: str) -> torch.nn.Module:
     if kind == ONNX:
         return build_onnx_model(cfg, checkpoint, device, size_key(spec))
     model = init_model(cfg, device=device)
-    if kind != CHECKPOINT:
+    if kind == QUANTIZED:
         model = restore_quantized(model, checkpoint, getattr(spec, 'quantize', None))
         model.cfg = cfg
         return model
