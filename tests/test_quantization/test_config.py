@@ -12,8 +12,12 @@ import pytest
 import torch
 
 from mmseg_tao.apis.quantize import resolve_device
-from mmseg_tao.quantization.config import (BACKEND_MODES, QuantizeConfigError,
-                                           effective_algorithm, settings_of)
+from mmseg_tao.quantization.config import (
+    BACKEND_MODES,
+    QuantizeConfigError,
+    effective_algorithm,
+    settings_of,
+)
 
 TAO_SUPPORTED_MODES = {'torchao': ('weight_only_ptq', ),
                        'modelopt.pytorch': ('static_ptq', ),
