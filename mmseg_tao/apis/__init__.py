@@ -7,6 +7,6 @@ from .launch import LaunchPlan, plan_launch
 from .quantize import quantize
 from .train import train
 
-__all__ = ['train', 'evaluate', 'inference', 'export', 'quantize', 'task_config', 'evaluation_tables',
-           'deploy_config', 'pixel_agreement', 'overlay', 'fast_prediction', 'LaunchPlan',
-           'plan_launch']
+__all__ = ['train', 'evaluate', 'inference', 'export', 'quantize', 'task_config',
+           'evaluation_tables', 'deploy_config', 'pixel_agreement', 'overlay',
+           'fast_prediction', 'LaunchPlan', 'plan_launch']
