@@ -7,8 +7,8 @@ import onnx
 import pytest
 import torch
 import yaml
+from quant_utils import miou
 
-from conftest import miou
 from mmseg_tao.apis import quantize
 from mmseg_tao.apis.experiment import prepare
 from mmseg_tao.apis.quantize import _build_model
