@@ -145,7 +145,8 @@ def _schedule_to5(spec6, out, ctx: Context) -> None:
                             f'{osp.join(seg.root_dir, "images", seg.train_split)}; they are '
                             'needed to turn train.num_epochs into iterations')
         return
-    procs = process_count(t6.num_gpus, t6.gpu_ids)
+    # Every process of every node draws its shard of each epoch.
+    procs = process_count(t6.num_gpus, t6.gpu_ids) * t6.num_nodes
     per_epoch = iters_per_epoch(images, procs, seg.batch_size)
     out.iters_per_epoch = per_epoch
     t.max_iters = t6.num_epochs * per_epoch
@@ -173,7 +174,7 @@ def _schedule_to6(spec5, out6, ctx: Context) -> None:
                         'images were not found to convert (train.num_epochs left at its '
                         'default)')
         return
-    per_epoch = iters_per_epoch(images, process_count(t5.num_gpus, t5.gpu_ids),
+    per_epoch = iters_per_epoch(images, process_count(t5.num_gpus, t5.gpu_ids) * t5.num_nodes,
                                 seg.batch_size)
     t.num_epochs = max(1, math.ceil(t5.max_iters / per_epoch))
     t.validation_interval = max(1, round((t5.validation_interval or t5.max_iters) / per_epoch))

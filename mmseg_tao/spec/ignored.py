@@ -47,8 +47,10 @@ IGNORED: List[Ignored] = [
     Ignored('dataset.val_dataset.pipeline.multi_scale', 'validation runs the test pipeline '
             '(test_dataset.pipeline.multi_scale)'),
     Ignored('train.exp_config.distributed', 'processes follow train.num_gpus / gpu_ids'),
-    Ignored('train.exp_config.MASTER_ADDR', 'processes of one machine use 127.0.0.1'),
-    Ignored('train.exp_config.MASTER_PORT', 'a free port is chosen for each launch'),
+    Ignored('train.exp_config.MASTER_ADDR', 'TAO 5.5 never reads it either; several nodes meet '
+            'through MASTER_ADDR / NODE_RANK in the environment (README: Several machines)'),
+    Ignored('train.exp_config.MASTER_PORT', 'TAO 5.5 never reads it either; one machine uses a '
+            'free port, several nodes MASTER_PORT from the environment'),
     Ignored('train.exp_config.env_cfg.mp_cfg', 'dataloader workers fork; OpenCV threads off'),
     Ignored('train.exp_config.env_cfg.dist_cfg', 'NCCL on GPUs, gloo on CPU'),
     Ignored('train.param_scheduler', 'the schedule comes from train.trainer.lr_config and '

@@ -397,6 +397,7 @@ def test_nvidia_multi_class_masks_decode(multi_root):
     (dict(checkpoint_interval_unit='step', checkpoint_interval=4), 3, False, 4),
     (dict(num_gpus=2, gpu_ids=[0, 1]), 2, True, 2),                 # ceil(ceil(10 / 2) / 4)
     (dict(num_gpus=1, gpu_ids=[0, 1, 2]), 1, True, 2),              # 3 processes: ceil(4 / 4)
+    (dict(num_gpus=2, gpu_ids=[0, 1], num_nodes=2), 1, True, 2),   # 4 processes: ceil(3 / 4)
 ])
 def test_epochs_to_iterations(tmp_path, data10, train, per_epoch, by_epoch, ckpt):
     """Training runs by epochs (validation every 2); the schedules' iterations follow from
