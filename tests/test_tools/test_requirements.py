@@ -59,7 +59,7 @@ def test_installed_version_is_in_declared_range(source, req):
 
 def test_top_level_requirements_txt_reads_the_split_files():
     top = {str(r) for r in read_requirements(osp.join(ROOT, 'requirements.txt'))}
-    for name in ('runtime.txt', 'deploy.txt', 'tests.txt'):
+    for name in ('runtime.txt', 'deploy.txt', 'tests.txt', 'quantize.txt'):
         assert {str(r) for r in read_requirements(osp.join(REQ_DIR, name))} <= top, name
 
 
