@@ -58,7 +58,8 @@ def split_root(img_dir, ann_dir) -> Tuple[str, str]:
     ann = osp.normpath(ann_dir).split(osp.sep)
     if len(img) >= 2 and img[-2] == 'images' and ann[-2:] == ['masks', img[-1]] and \
             img[:-2] == ann[:-2]:
-        return osp.join(*img[:-2]) if len(img) > 2 else '.', img[-1]
+        # dirname keeps an absolute path's leading separator (a join of the parts drops it)
+        return osp.dirname(osp.dirname(osp.normpath(img_dir))) or '.', img[-1]
     return '', ''
 
 

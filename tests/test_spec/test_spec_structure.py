@@ -212,3 +212,18 @@ def test_top_level_encryption_key_is_not_reported_as_ignored():
     for rows in (IGNORED, IGNORED_TAO6):
         assert 'encryption_key' not in {row.source for row in rows}
     assert 'train.encryption_key' in {row.source for row in IGNORED}
+
+
+@pytest.mark.parametrize('img_dir, ann_dir, expected', [
+    ('/data/shapes/images/val', '/data/shapes/masks/val', ('/data/shapes', 'val')),
+    (['/data/images/train'], ['/data/masks/train'], ('/data', 'train')),
+    ('shapes/images/val', 'shapes/masks/val', ('shapes', 'val')),
+    ('images/val', 'masks/val', ('.', 'val')),
+    ('/data/images/val', '/data/masks/train', ('', '')),      # not one split
+    ('/data/imgs/val', '/data/masks/val', ('', '')),          # not TAO 6's folder names
+])
+def test_tao6_root_from_tao5_dirs(img_dir, ann_dir, expected):
+    # TAO 6 reads <root_dir>/images/<split> and <root_dir>/masks/<split>; an absolute TAO 5
+    # folder keeps its leading '/' (it once became relative to the working directory).
+    from mmseg_tao.spec.correspondence import split_root
+    assert split_root(img_dir, ann_dir) == expected
