@@ -13,7 +13,6 @@ The module imports mmdeploy (an optional dependency), so it is not imported with
 'mmseg_tao.models.segmentors.onnx_segmentor'])`` registers ``ONNXSegmentor`` for configs.
 """
 import os.path as osp
-from collections import defaultdict
 from typing import List, Optional, Union
 
 import torch
@@ -26,6 +25,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 
 from ..utils.onnx_contract import OnnxModelError, read_onnx_contract
+from ..utils.size_groups import test_step_in_size_groups
 
 
 @MODELS.register_module()
@@ -76,19 +76,7 @@ class ONNXSegmentor(End2EndModel):
     def test_step(self, data: Union[dict, tuple, list]) -> SampleList:
         """Predict a batch; images of different sizes (a graph with dynamic height and
         width) run in groups of equal size, as ``TAOEncoderDecoder.test_step`` does."""
-        inputs = data.get('inputs') if isinstance(data, dict) else None
-        if not isinstance(inputs, list) or len({tuple(x.shape) for x in inputs}) < 2:
-            return super().test_step(data)
-        groups = defaultdict(list)
-        for i, x in enumerate(inputs):
-            groups[tuple(x.shape)].append(i)
-        results: list = [None] * len(inputs)
-        for index in groups.values():
-            part = {k: [v[i] for i in index] if isinstance(v, list) else v
-                    for k, v in data.items()}
-            for i, sample in zip(index, super().test_step(part)):
-                results[i] = sample
-        return results
+        return test_step_in_size_groups(data, super().test_step)
 
     def forward(self, inputs: torch.Tensor, data_samples: SampleList,
                 mode: str = 'predict', **kwargs) -> SampleList:

@@ -1,7 +1,6 @@
 """mmseg's EncoderDecoder, taking the decode head's input channels from the backbone,
 loading whole-model checkpoints of other SegFormer layouts, and predicting fast: reduced
 precision with weights cast once, mixed-size batches, torch.compile."""
-from collections import defaultdict
 from typing import Callable, List, Optional, Union
 
 import torch
@@ -11,6 +10,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 
 from ..utils.checkpoint_layout import LAYOUTS, to_model_layout
+from ..utils.size_groups import test_step_in_size_groups
 
 PRECISIONS = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -99,19 +99,7 @@ class TAOEncoderDecoder(EncoderDecoder):
     def test_step(self, data: Union[dict, tuple, list]) -> SampleList:
         """Predict a batch; images of different sizes are run in groups of equal size
         (mmseg's data preprocessor stacks only equal sizes at test time)."""
-        inputs = data.get('inputs') if isinstance(data, dict) else None
-        if not isinstance(inputs, list) or len({tuple(x.shape) for x in inputs}) < 2:
-            return super().test_step(data)
-        groups = defaultdict(list)
-        for i, x in enumerate(inputs):
-            groups[tuple(x.shape)].append(i)
-        results: list = [None] * len(inputs)
-        for index in groups.values():
-            part = {k: [v[i] for i in index] if isinstance(v, list) else v
-                    for k, v in data.items()}
-            for i, sample in zip(index, super().test_step(part)):
-                results[i] = sample
-        return results
+        return test_step_in_size_groups(data, super().test_step)
 
     def _convert_foreign_layout(self, state_dict, prefix, *args) -> None:
         keys = [k for k in state_dict if k.startswith(prefix)]
