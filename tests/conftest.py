@@ -106,3 +106,28 @@ def torch_determinism_as_it_was():
     state = determinism_state()
     yield
     restore_determinism(state)
+
+
+# A small trained SegFormer for tests/test_quantization. It lives here: a conftest.py in that
+# folder would be imported as a second module named 'conftest', shadowing this one.
+QUANT_TRAIN_ITERS = 80
+
+
+@pytest.fixture(scope='session')
+def trained(tmp_path_factory) -> dict:
+    """The shapes demo data (64x64, 4 classes) and mit_b0 with a 64-wide head trained from
+    scratch on the CPU, once per session: ``spec`` (the demo spec), ``root`` (its folder),
+    ``checkpoint``, ``calib`` (the validation images, as calibration folder) and
+    ``overrides`` (the head width, for every task)."""
+    from mmseg_tao.apis import train
+    from mmseg_tao.datasets.demo import make_kind
+    root = tmp_path_factory.mktemp('quant')
+    spec = make_kind(str(root), 'shapes', dict(train=24, val=8), 64, 0)
+    overrides = ['model.decode_head.decoder_params.embed_dim=64']
+    train(spec, [f'train.max_iters={QUANT_TRAIN_ITERS}',
+                 f'train.checkpoint_interval={QUANT_TRAIN_ITERS}', 'train.validate=false',
+                 'dataset.batch_size=4', *overrides])
+    folder = osp.dirname(spec)
+    return dict(spec=spec, root=folder, calib=osp.join(folder, 'images', 'val'),
+                checkpoint=osp.join(folder, 'results', 'train', f'iter_{QUANT_TRAIN_ITERS}.pth'),
+                overrides=overrides)
