@@ -154,7 +154,9 @@ def relaunch_distributed(task: str, spec_path: str, overrides: Sequence[str],
         cmd += ['--tao-version', str(tao_version)]
     where = (f'GPUs {plan.gpu_ids} (CUDA_VISIBLE_DEVICES={plan.visible_devices}), '
              f'{plan.backend}' if plan.device == 'cuda' else f'CPU, {plan.backend}')
-    print(f'launching {nodes.describe()}, on {where}: {" ".join(cmd)}', flush=True)
+    what = (f'{plan.nproc} processes' if nodes.num_nodes == 1 else
+            f'{nodes.describe()},')
+    print(f'launching {what} on {where}: {" ".join(cmd)}', flush=True)
     return run_passing_signals(cmd, plan.env())
 
 

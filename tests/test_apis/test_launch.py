@@ -121,8 +121,7 @@ def test_train_relaunches_on_the_spec_gpus(spec_path, fake_gpus, monkeypatch, ca
     assert '--nproc_per_node=2' in cmd and cmd[-2:] == ['--launcher', 'pytorch']
     assert env['CUDA_VISIBLE_DEVICES'] == '0,1'
     out = capsys.readouterr()
-    assert 'launching 2 process(es) on this machine, on GPUs [0, 1] ' \
-        '(CUDA_VISIBLE_DEVICES=0,1), nccl' in out.out
+    assert 'launching 2 processes on GPUs [0, 1] (CUDA_VISIBLE_DEVICES=0,1), nccl' in out.out
     assert "note: train.num_gpus (2) and train.gpu_ids ([0]) disagree" in out.err
 
 
