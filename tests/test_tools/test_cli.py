@@ -17,7 +17,7 @@ TOOLS = ('spec2cfg', 'convert-spec', 'check-dataset', 'convert-checkpoint', 'pre
 def test_help_lists_every_command(capsys):
     assert main(['--help']) == 0
     out = capsys.readouterr().out
-    assert set(COMMANDS) == {'train', 'evaluate', 'inference', 'export', *TOOLS}
+    assert set(COMMANDS) == {'train', 'evaluate', 'inference', 'export', 'quantize', *TOOLS}
     for name in COMMANDS:
         assert f'\n  {name} ' in out, name
 
