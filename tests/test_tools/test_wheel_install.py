@@ -27,8 +27,9 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # What setup.py needs to build the package; everything else in the checkout stays out.
 SOURCES = ('setup.py', 'MANIFEST.in', 'README.md', 'requirements.txt', 'requirements',
            'configs', 'mmseg_tao')
-SUBCOMMANDS = ('train', 'evaluate', 'inference', 'export', 'spec2cfg', 'convert-spec',
-               'check-dataset', 'convert-checkpoint', 'prepare-isbi', 'demo-data', 'configs')
+SUBCOMMANDS = ('train', 'evaluate', 'inference', 'export', 'quantize', 'spec2cfg',
+               'convert-spec', 'check-dataset', 'convert-checkpoint', 'prepare-isbi', 'demo-data',
+               'configs')
 # Run by the new venv's python: where the package is, and every command's --help.
 PROBE = '''
 import contextlib, io, json, sys
