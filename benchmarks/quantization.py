@@ -294,7 +294,7 @@ def main() -> None:
     print_table(rows, args.batch_sizes)
     verdicts = judge(rows, max(args.batch_sizes))
     print('\n' + '\n'.join(verdicts))
-    write_json(args.json, dict(machine=info, size=SIZE, rows=rows, targets=verdicts))
+    write_json(args.json, dict(size=SIZE, rows=rows, targets=verdicts))
 
 
 if __name__ == '__main__':
