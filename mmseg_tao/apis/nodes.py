@@ -144,6 +144,27 @@ def under_torchrun(env: Mapping[str, str]) -> bool:
     return 'TORCHELASTIC_RUN_ID' in env and 'LOCAL_RANK' in env and 'WORLD_SIZE' in env
 
 
+def restarted_group_kwargs(env: Mapping[str, str] = os.environ) -> dict:
+    """``init_process_group`` arguments that keep a restarted worker group off stale keys.
+
+    torchrun's agent serves one TCPStore for the whole job, and torch 2.14 workers join it
+    without a prefix per attempt (the agent's own comment assumes a new store for every
+    retry, which the static and c10d rendezvous both reuse). After ``--max-restarts`` brings
+    a group back, the previous attempt's process-group keys (gloo listening addresses, NCCL
+    ids) are still there, and a new worker can read a dead worker's address (measured:
+    ``Gloo connectFullMesh failed ... Connection refused``). The restart count torchrun
+    gives every worker of an attempt names a fresh key space. Empty outside torchrun.
+    """
+    if not under_torchrun(env) or 'TORCHELASTIC_RESTART_COUNT' not in env:
+        return {}
+    import torch.distributed as dist
+
+    store, rank, world_size = next(dist.rendezvous('env://'))
+    attempt = env['TORCHELASTIC_RESTART_COUNT']
+    return dict(store=dist.PrefixStore(f'mmseg_tao/attempt_{attempt}', store), rank=rank,
+                world_size=world_size)
+
+
 def slurm_task(env: Mapping[str, str]) -> Optional[SlurmTask]:
     """This process as a task of a SLURM step (``srun``), or None: not under SLURM, or in an
     interactive SLURM shell."""

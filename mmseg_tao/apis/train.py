@@ -10,7 +10,7 @@ from ..engine.hooks.preemption_hook import PREEMPTED_EXIT_CODE, Preempted
 from ..models.utils import check_checkpoint_fits, is_lightning_checkpoint
 from .experiment import prepare, relaunch_distributed, task_config
 from .launch import LaunchPlan, plan_launch, select_device
-from .nodes import decide_launch
+from .nodes import decide_launch, restarted_group_kwargs
 from .runner_cli import process_group_teardown
 
 
@@ -46,7 +46,7 @@ def train(spec_path: str, overrides: Sequence[str] = (), launcher: str = 'none',
     if how == 'none':
         select_device(plan)
     else:  # one process of the group: join it now, so that rank 0 picks the checkpoint
-        init_dist(how, backend=plan.backend)
+        init_dist(how, backend=plan.backend, **restarted_group_kwargs())
     with process_group_teardown():
         cfg = task_config(spec, 'train', how, plan)
         if cfg.get('load_from'):

@@ -119,3 +119,33 @@ def test_node_plan_describes_itself():
     plan = NodePlan(2, 1, node_rank=1, master_addr='127.0.0.1', master_port=1234)
     assert plan.describe() == ('1 process(es) on this node, 2 in all (node 1 of 2, master '
                                '127.0.0.1:1234)')
+
+
+def test_a_restarted_group_does_not_read_the_dead_attempts_keys(monkeypatch):
+    """torchrun keeps one store for the job; a restarted group gets a fresh key space.
+
+    Without it, a worker of attempt 1 read a dead attempt-0 worker's gloo address and failed
+    with 'Gloo connectFullMesh failed ... Connection refused' (test_multinode's restart run).
+    """
+    from datetime import timedelta
+
+    from torch.distributed import TCPStore
+
+    from mmseg_tao.apis.nodes import free_port, restarted_group_kwargs
+    assert restarted_group_kwargs({}) == {}
+    port = free_port()
+    agent = TCPStore('127.0.0.1', port, 1, is_master=True, timeout=timedelta(seconds=10))
+    worker = dict(TORCHELASTIC_RUN_ID='r', LOCAL_RANK='0', RANK='0', WORLD_SIZE='1',
+                  MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port),
+                  TORCHELASTIC_USE_AGENT_STORE='True')
+    stores = []
+    for attempt in ('0', '1'):
+        env = dict(worker, TORCHELASTIC_RESTART_COUNT=attempt)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        kwargs = restarted_group_kwargs(env)
+        assert (kwargs['rank'], kwargs['world_size']) == (0, 1)
+        stores.append(kwargs['store'])
+    stores[0].set('0/rank_1', b'127.0.0.1:13212')  # the dead worker's address
+    assert not stores[1].check(['0/rank_1'])
+    assert agent.check(['mmseg_tao/attempt_0/0/rank_1'])
