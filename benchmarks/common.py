@@ -256,7 +256,8 @@ def last_json_line(text: str) -> Dict:
 
 
 def write_json(path: Optional[str], payload: Dict) -> None:
-    if path:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, 'w') as f:
-            json.dump(dict(machine=machine(), **payload), f, indent=2)
+    if path:  # whole or not at all: an interrupted run keeps the previous figures
+        from mmseg_tao.utils.fileio import atomic_path
+        text = json.dumps(dict(machine=machine(), **payload), indent=2)
+        with atomic_path(path) as tmp, open(tmp, 'w') as f:
+            f.write(text)

@@ -74,12 +74,17 @@ def test_modelopt_static_int8(trained, fp32, tmp_path):
     assert abs(got - fp32['miou']) <= STATIC_TOLERANCE, (got, fp32['miou'])
 
 
+# Convolutions and linear layers in int8 (TAO's layer words: Conv -> Conv, Linear -> MatMul).
+INT8 = ('[{module_name: Conv2d, weights: {dtype: int8}, activations: {dtype: int8}}, '
+        '{module_name: Linear, weights: {dtype: int8}, activations: {dtype: int8}}]')
+
+
 def test_modelopt_onnx_is_qdq_int8(trained, fp32, tmp_path):
     out = quantize(trained['spec'], [*trained['overrides'], f'quantize.results_dir={tmp_path}',
                                      f'export.checkpoint={trained["checkpoint"]}',
                                      'export.input_height=64', 'export.input_width=64',
                                      'quantize.backend=modelopt.onnx',
-                                     'quantize.mode=static_ptq',
+                                     'quantize.mode=static_ptq', f'quantize.layers={INT8}',
                                      f'dataset.quant_calibration_dataset.img_dir='
                                      f'{trained["calib"]}'])
     # TAO's output name (modelopt_onnx/utils.py: <results_dir>/quantized_model.onnx).
@@ -92,6 +97,14 @@ def test_modelopt_onnx_is_qdq_int8(trained, fp32, tmp_path):
                    if i.name.endswith('_zero_point')}
     assert zero_points and all((z == 0).all() and z.dtype.name == 'int8'
                                for z in zero_points.values())
+    # Q/DQ on the inputs of the quantised operators only, as ModelOpt places them
+    # (configure_ort: OpTypesToExcludeOutputQuantization = every op type of the graph).
+    dq_outputs = {n.output[0] for n in graph.node if n.op_type == 'DequantizeLinear'}
+    consumers = {n.op_type for n in graph.node if set(n.input) & dq_outputs}
+    # (A DQ output also reaches the Shape / Transpose that read the same tensor.)
+    assert {'Conv', 'MatMul'} <= consumers, consumers
+    assert not consumers & {'Add', 'BatchNormalization', 'Div', 'Erf', 'LayerNormalization',
+                            'Mul', 'Relu', 'Resize', 'Softmax'}, consumers
     assert out['agreement'] >= 95.0 and out['max_abs_diff'] < 1.0, out
     config = open(out['nvinfer']).read()
     assert 'network-mode: 1' in config and 'int8-calib-file' not in config.split('property')[1]
