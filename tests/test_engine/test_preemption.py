@@ -98,6 +98,9 @@ def test_sigterm_stops_with_a_checkpoint_and_resumes_to_the_same_weights(tmp_pat
         ('SIGTERM', at, checkpoint)
     assert stop.value.status_fields() == dict(preempted=True, signal='SIGTERM', cur_iter=at,
                                               checkpoint=checkpoint)
+    # A SystemExit of EX_TEMPFAIL (sysexits.h: 75): a script that does not catch it (mmseg's
+    # tools/train.py) exits with the status a requeue script tests for, not 1.
+    assert isinstance(stop.value, SystemExit) and stop.value.code == 75
     assert is_complete_checkpoint(checkpoint) and seen == [at]  # one save, signalled
     assert not [n for n in os.listdir(work) if n.endswith('.partial')]
     assert signal.getsignal(signal.SIGTERM) is before  # handlers put back

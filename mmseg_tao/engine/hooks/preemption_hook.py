@@ -38,8 +38,12 @@ PREEMPTION_SIGNALS = ('SIGTERM', 'SIGUSR1')
 RNG_KEY = 'rng_states'
 
 
-class Preempted(Exception):
+class Preempted(SystemExit):
     """Training stopped on a preemption signal after a checkpoint of the iteration.
+
+    A :class:`SystemExit` with code :data:`PREEMPTED_EXIT_CODE`: a script that does not
+    catch it (mmseg's ``tools/train.py`` with the hook in its config) exits with that status,
+    without a traceback, so a requeue script recognises it there too.
 
     Args:
         signame: The signal's name (``SIGTERM``), or None when another process got it.
@@ -54,6 +58,7 @@ class Preempted(Exception):
         by = signame or 'a signal to another process'
         super().__init__(f'preempted by {by} after iteration {iteration}; checkpoint '
                          f'{checkpoint} written; the next start resumes from it')
+        self.code = PREEMPTED_EXIT_CODE
 
     def status_fields(self) -> Dict[str, Any]:
         """The fields of the status line that records the preemption."""
@@ -171,7 +176,9 @@ class PreemptionHook(Hook):
         path = self._save(runner)
         signame = signal.Signals(self.received[0]).name if self.received else None
         self._uninstall()
-        raise Preempted(signame, runner.iter + 1, path)
+        stop = Preempted(signame, runner.iter + 1, path)
+        print_log(f'Training {stop}', logger='current', level=logging.WARNING)
+        raise stop
 
     def after_train_epoch(self, runner) -> None:
         if self._interval_save_due(runner, at_epoch_end=True):
