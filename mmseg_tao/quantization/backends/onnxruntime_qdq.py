@@ -14,7 +14,7 @@ ModelOpt's own ONNX path is ``quantize_static`` with ``OpTypesToExcludeOutputQua
 set to every operator type of the graph (``modelopt/onnx/quantization/ort_utils.py``
 ``configure_ort``, 0.47), TensorRT's recommended placement. ONNX Runtime's default (outputs
 quantised too) puts a Q/DQ round trip before every LayerNorm, GELU and residual Add, which
-measured 0.60x of fp32 speed on mit_b2 (CPU, batch 8) against 0.98x with this placement.
+measured 0.60x of fp32 speed on mit_b2 (CPU, batch 8) against 0.95-1.00x with this one.
 
 What maps how (TAO 7.0.1's ``convert_tao_to_modelopt_onnx_params`` facts):
 
