@@ -21,15 +21,16 @@ import pytest
 import torch
 import yaml
 
+from mmseg_tao.cli import COMMANDS
+
 pytestmark = pytest.mark.slow  # builds and installs a wheel, then ~12 commands in processes
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # What setup.py needs to build the package; everything else in the checkout stays out.
 SOURCES = ('setup.py', 'MANIFEST.in', 'README.md', 'requirements.txt', 'requirements',
            'configs', 'mmseg_tao')
-SUBCOMMANDS = ('train', 'evaluate', 'inference', 'export', 'quantize', 'spec2cfg',
-               'convert-spec', 'check-dataset', 'convert-checkpoint', 'prepare-isbi', 'demo-data',
-               'configs')
+# The checkout's commands (test_cli pins that list): the installed wheel must have each.
+SUBCOMMANDS = tuple(COMMANDS)
 # Run by the new venv's python: where the package is, and every command's --help.
 PROBE = '''
 import contextlib, io, json, sys

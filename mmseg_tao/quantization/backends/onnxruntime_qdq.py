@@ -63,19 +63,33 @@ def op_types_of(settings: QuantizeSettings) -> Optional[List[str]]:
     return found or None
 
 
-def segformer_input(path: str) -> Tuple[str, List[Any]]:
+def read_onnx(path: str):
+    """The ``onnx.ModelProto`` of ``path`` (graph only, no external weights).
+
+    Raises:
+        OnnxModelError: Not a readable ONNX file.
+    """
+    import onnx
+    try:
+        return onnx.load(path, load_external_data=False)
+    except Exception as err:  # noqa: B902 - protobuf raises DecodeError and others
+        raise OnnxModelError(f'quantize.model_path: {path} is not a readable ONNX model '
+                             f'({type(err).__name__})') from None
+
+
+def segformer_input(path: str, proto=None) -> Tuple[str, List[Any]]:
     """``(input name, shape)`` of a SegFormer ONNX export: one float input [N,3,H,W] and
     one 4-D output.
+
+    Args:
+        path: The ONNX file (named in messages).
+        proto: Its ``onnx.ModelProto`` when the caller has read it already.
 
     Raises:
         OnnxModelError: Unreadable, or inputs / outputs that are not a SegFormer's.
     """
     import onnx
-    try:
-        proto = onnx.load(path, load_external_data=False)
-    except Exception as err:  # noqa: B902 - protobuf raises DecodeError and others
-        raise OnnxModelError(f'quantize.model_path: {path} is not a readable ONNX model '
-                             f'({type(err).__name__})') from None
+    proto = read_onnx(path) if proto is None else proto
     graph = proto.graph
     weights = {i.name for i in graph.initializer}
     inputs = [i for i in graph.input if i.name not in weights]
@@ -148,7 +162,10 @@ def quantize_onnx(src: str, dst: str, settings: QuantizeSettings, algorithm: str
         raise QuantizeConfigError(
             f'quantize.layers: dtype {dtypes[0]!r}: this modelopt.onnx backend (ONNX Runtime '
             'static quantisation, docs/quantization.md) writes int8 Q/DQ only; accepted: int8')
-    name, _ = segformer_input(src)
+    proto = read_onnx(src)  # read once: the input and the operator types
+    name, _ = segformer_input(src, proto)
+    graph_ops = sorted({n.op_type for n in proto.graph.node})
+    del proto
     kwargs = dict(settings.backend_kwargs)
     kwargs.pop('num_calib_images', None)
     method = kwargs.pop('calibrate_method', 'Entropy' if algorithm == 'entropy' else 'MinMax')
@@ -158,7 +175,6 @@ def quantize_onnx(src: str, dst: str, settings: QuantizeSettings, algorithm: str
             f'{", ".join(m.name for m in CalibrationMethod)}')
     op_types = kwargs.pop('op_types_to_quantize', None) or op_types_of(settings)
     excluded = list(settings.skip_names) + list(kwargs.pop('nodes_to_exclude', []) or [])
-    graph_ops = sorted({n.op_type for n in onnx.load(src, load_external_data=False).graph.node})
     extra = {'ActivationSymmetric': True, 'WeightSymmetric': True,
              'AddQDQPairToWeight': True, 'QuantizeBias': False,
              'OpTypesToExcludeOutputQuantization': graph_ops,
